@@ -1,0 +1,2 @@
+namespace Research.Analysis
+module internal Placeholder = let x = 0
