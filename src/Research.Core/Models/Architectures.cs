@@ -1,0 +1,125 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace Research.Core.Models;
+
+/// <summary>Activation functions the seminars use between layers.</summary>
+public enum Activation
+{
+    /// <summary>max(0, x).</summary>
+    ReLU,
+    /// <summary>tanh(x).</summary>
+    Tanh,
+    /// <summary>1 / (1 + e^(−x)).</summary>
+    Sigmoid,
+}
+
+/// <summary>Normalisation inserted after each hidden Linear layer (before the activation).</summary>
+public enum Normalization
+{
+    /// <summary>None.</summary>
+    None,
+    /// <summary><c>nn.BatchNorm1d</c> (Ioffe and Szegedy 2015).</summary>
+    BatchNorm,
+    /// <summary><c>nn.LayerNorm</c> over the features.</summary>
+    LayerNorm,
+    /// <summary>The seminar's own <see cref="Models.LayerNormalization"/>.</summary>
+    SeminarLayerNorm,
+}
+
+/// <summary>Configuration of <see cref="Architectures.Mlp"/>.</summary>
+/// <param name="Widths">Layer widths including input and output, e.g. [784, 512, 512, 10]; at least two.</param>
+/// <param name="Activation">Activation after every hidden layer (not after the last).</param>
+/// <param name="Normalization">Normalisation after each hidden Linear layer, before the activation.</param>
+/// <param name="Dropout">Dropout probability after each hidden activation (0 = none).</param>
+/// <param name="Bias">Whether Linear layers have a bias.</param>
+/// <param name="DropConnectKeep">If set, hidden Linear layers are <see cref="DropConnectLinear"/> with this keep probability.</param>
+public sealed record MlpOptions(
+    int[] Widths,
+    Activation Activation = Activation.ReLU,
+    Normalization Normalization = Normalization.None,
+    double Dropout = 0.0,
+    bool Bias = true,
+    double? DropConnectKeep = null)
+{
+    /// <summary>The gradient-study MLP: 784→512→512→10 with ReLU.</summary>
+    public static MlpOptions GradientStudy { get; } = new([784, 512, 512, 10]);
+}
+
+/// <summary>The networks of the seminars, built as <see cref="Network"/>s with named layers.</summary>
+public static class Architectures
+{
+    /// <summary>
+    /// A multilayer perceptron. Layers are named fc1…fcL (Linear), norm1… , act1…, drop1…, so the
+    /// weight between the last hidden layer and the output is "fc{L}.weight" with shape
+    /// [outputs, last hidden width]. Input [batch, Widths[0]], output logits [batch, Widths[^1]].
+    /// Weights keep PyTorch's default initialisation until an initialiser is applied.
+    /// </summary>
+    /// <exception cref="ArgumentException">Fewer than two widths, a width below 1, or dropout outside [0, 1).</exception>
+    public static Network Mlp(MlpOptions options)
+    {
+        Runtime.TorchNative.EnsureLoaded();
+        var w = options.Widths;
+        if (w is null || w.Length < 2)
+            throw new ArgumentException($"Widths: expected at least input and output widths, got [{string.Join(", ", w ?? [])}].", nameof(options));
+        if (w.Any(x => x < 1))
+            throw new ArgumentException($"Widths: every width must be ≥ 1, got [{string.Join(", ", w)}].", nameof(options));
+        if (!(options.Dropout >= 0 && options.Dropout < 1))
+            throw new ArgumentException($"Dropout: expected 0 ≤ p < 1, got {options.Dropout}.", nameof(options));
+        var parts = new List<string> { $"MLP {string.Join("-", w)} {options.Activation}" };
+        if (options.Normalization != Normalization.None) parts.Add(options.Normalization.ToString());
+        if (options.Dropout > 0) parts.Add($"Dropout({options.Dropout})");
+        if (options.DropConnectKeep is { } keep) parts.Add($"DropConnect(keep {keep})");
+        if (!options.Bias) parts.Add("no bias");
+        var net = new Network("mlp", string.Join(", ", parts));
+        int layers = w.Length - 1;
+        for (int i = 1; i <= layers; i++)
+        {
+            bool hidden = i < layers;
+            Module<Tensor, Tensor> linear = hidden && options.DropConnectKeep is { } p
+                ? new DropConnectLinear(w[i - 1], w[i], p, options.Bias)
+                : nn.Linear(w[i - 1], w[i], options.Bias);
+            net.Add($"fc{i}", linear);
+            if (!hidden) break;
+            switch (options.Normalization)
+            {
+                case Normalization.BatchNorm: net.Add($"norm{i}", nn.BatchNorm1d(w[i])); break;
+                case Normalization.LayerNorm: net.Add($"norm{i}", nn.LayerNorm([w[i]])); break;
+                case Normalization.SeminarLayerNorm: net.Add($"norm{i}", new LayerNormalization(w[i])); break;
+            }
+            net.Add($"act{i}", MakeActivation(options.Activation));
+            if (options.Dropout > 0) net.Add($"drop{i}", nn.Dropout(options.Dropout));
+        }
+        return net;
+    }
+
+    /// <summary>
+    /// The regularisation seminar's small CNN: Conv(1→2, 3×3, pad 1), MaxPool 2, ReLU, Conv(2→4,
+    /// 3×3, pad 1), MaxPool 2, ReLU, flatten (4·7·7 = 196), Linear(196→classes).
+    /// Input [batch, 1, 28, 28], output logits [batch, classes].
+    /// </summary>
+    public static Network SeminarCnn(int classes = 10)
+    {
+        Runtime.TorchNative.EnsureLoaded();
+        if (classes < 1) throw new ArgumentOutOfRangeException(nameof(classes), classes, "expected ≥ 1 class.");
+        return new Network("cnn", $"CNN conv(1→2,3x3)-pool-ReLU-conv(2→4,3x3)-pool-ReLU-flatten(196)-fc({classes})")
+            .Add("conv1", nn.Conv2d(1, 2, 3, padding: 1))
+            .Add("pool1", nn.MaxPool2d(2))
+            .Add("act1", nn.ReLU())
+            .Add("conv2", nn.Conv2d(2, 4, 3, padding: 1))
+            .Add("pool2", nn.MaxPool2d(2))
+            .Add("act2", nn.ReLU())
+            .Add("flatten", nn.Flatten())
+            .Add("fc", nn.Linear(196, classes));
+    }
+
+    /// <summary>A fresh activation module.</summary>
+    public static Module<Tensor, Tensor> MakeActivation(Activation activation) => activation switch
+    {
+        Activation.ReLU => nn.ReLU(),
+        Activation.Tanh => nn.Tanh(),
+        Activation.Sigmoid => nn.Sigmoid(),
+        _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, "expected ReLU, Tanh or Sigmoid."),
+    };
+}
