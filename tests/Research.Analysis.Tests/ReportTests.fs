@@ -1,0 +1,50 @@
+module Research.Tests.ReportTests
+
+open System
+open System.IO
+open Expecto
+open Plotly.NET
+open Research.Analysis
+
+let private hostile = "<script>alert('x')</script> & \"quotes\""
+
+[<Tests>]
+let tests =
+    testList "Report" [
+        testCase "user labels are escaped everywhere: title, text, facts, tables, captions and chart JSON" <| fun () ->
+            let chart = Chart.Line(x = [ 1.0; 2.0 ], y = [ 3.0; 4.0 ], Name = hostile) |> Chart.withTitle hostile
+            let html =
+                Report.render hostile
+                    [ Heading(2, hostile)
+                      Paragraph hostile
+                      Facts [ hostile, hostile ]
+                      Table { Title = hostile; Columns = [ hostile ]; Rows = [ [ hostile ] ]; CsvName = None }
+                      Figure(hostile, chart)
+                      Verdict(hostile, Some true, hostile) ]
+            // The only <script> tags are ours: plotly.js and one per figure.
+            let scripts = html.Split("<script>").Length - 1
+            Expect.equal scripts 2 "plotly.js + one figure"
+            Expect.isFalse (html.Contains "<script>alert") "no raw user script"
+            Expect.stringContains html "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" "escaped in HTML"
+            Expect.stringContains html "\\u003cscript\\u003ealert" "escaped inside chart JSON"
+
+        testCase "the report embeds plotly.js and loads nothing from the network" <| fun () ->
+            let html = Report.render "t" [ Figure("c", Chart.Point(x = [ 1.0 ], y = [ 1.0 ])) ]
+            let version, js = Report.plotlyJs.Value
+            Expect.isGreaterThan js.Length 1_000_000 "the full plotly.min.js"
+            Expect.stringContains html $"plotly.js {version}" "version stated"
+            // plotly.min.js itself mentions cdn.plot.ly (geo maps fetch topojson there); the rest of the page must not.
+            let page = html.Replace(js.Replace("</script", "<\\/script"), "")
+            Expect.isLessThan page.Length 50_000 "the page without plotly.js is small"
+            Expect.isFalse (page.Contains "cdn.plot.ly" || page.Contains "src=\"http" || page.Contains "<link") "no external script or stylesheet"
+
+        testCase "tables export as RFC 4180 CSV next to the report" <| fun () ->
+            let dir = Path.Combine(Path.GetTempPath(), "report-test-" + Guid.NewGuid().ToString("N"))
+            let table = { Title = "t"; Columns = [ "name"; "value" ]; Rows = [ [ "a,b"; "1" ]; [ "say \"hi\""; "2" ] ]; CsvName = Some "t.csv" }
+            let written = Report.write (Path.Combine(dir, "report.html")) "r" [ Table table ]
+            Expect.equal written.Length 2 "html and csv"
+            Expect.equal (File.ReadAllText(Path.Combine(dir, "t.csv"))) "name,value\n\"a,b\",1\n\"say \"\"hi\"\"\",2\n" "quoted fields"
+            Check.throws<ArgumentException> (fun () ->
+                Report.write (Path.Combine(dir, "r2.html")) "r" [ Table { table with CsvName = Some "../evil.csv" } ] |> ignore)
+            |> Check.messageHas [ "../evil.csv" ]
+    ]
