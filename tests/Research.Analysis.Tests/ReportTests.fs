@@ -47,4 +47,24 @@ let tests =
             Check.throws<ArgumentException> (fun () ->
                 Report.write (Path.Combine(dir, "r2.html")) "r" [ Table { table with CsvName = Some "../evil.csv" } ] |> ignore)
             |> Check.messageHas [ "../evil.csv" ]
+    
+        testCase "headless Chromium draws every chart with no console errors, and catches a broken page" <| fun () ->
+            if (BrowserCheck.tryFindBrowser ()).IsNone then
+                if Environment.GetEnvironmentVariable "CI" = "true" then failtest "CI: .ci/run should have installed chromium"
+                skiptest "Chromium not installed (.ci/run installs Debian's chromium)"
+            let dir = Path.Combine(Path.GetTempPath(), "report-browser-" + Guid.NewGuid().ToString("N"))
+            let good = Path.Combine(dir, "good.html")
+            Report.write good hostile
+                [ Figure("line", Chart.Line(x = [ 1.0; 2.0; 3.0 ], y = [ 1.0; 4.0; 9.0 ], Name = hostile))
+                  Figure("histogram", Chart.Histogram(X = [ 1.0; 2.0; 2.0; 3.0 ])) ] |> ignore
+            let r = BrowserCheck.check (Path.Combine(dir, "good.png")) good
+            Expect.equal (r.Charts, r.ChartsDrawn) (2, 2) "both charts drawn"
+            Expect.isEmpty r.ConsoleErrors "no console errors"
+            Expect.isTrue (r.Screenshot |> Option.exists File.Exists) "screenshot kept"
+            let bad = Path.Combine(dir, "bad.html")
+            File.WriteAllText(bad, (File.ReadAllText good).Replace("</body>", "<div class=\"chart\"></div><script>console.error('boom');</script></body>"))
+            let rb = BrowserCheck.check (Path.Combine(dir, "bad.png")) bad
+            Expect.isFalse rb.Passed "the broken page fails the check"
+            Expect.equal rb.ChartsDrawn 2 "the empty chart is not counted as drawn"
+            Expect.contains rb.ConsoleErrors "boom" "console.error caught"
     ]
