@@ -1,0 +1,54 @@
+module Research.Tests.ClaimsTests
+
+open Expecto
+open Research.Analysis
+
+let private effect lo est hi = Effect.Interval("ratio", est, lo, hi, 0.95, 100)
+
+[<Tests>]
+let tests =
+    testList "Claims" [
+        testList "DecisionRule" [
+            let above = DecisionRule.intervalAbove 1.0
+            for (lo, est, hi), expected in
+                [ (1.2, 1.5, 1.9), Holds; (0.5, 0.7, 0.9), Refuted; (0.8, 1.1, 1.4), Inconclusive
+                  (nan, 1.5, nan), Inconclusive ] do
+                testCase $"intervalAbove 1: [{lo}, {hi}] -> {expected}" <| fun () ->
+                    Expect.equal (above.Decide(effect lo est hi)) expected "verdict"
+            let within = DecisionRule.intervalWithin 0.8 1.25
+            for (lo, est, hi), expected in
+                [ (0.9, 1.0, 1.1), Holds; (1.3, 1.5, 1.7), Refuted; (0.7, 1.0, 1.1), Inconclusive ] do
+                testCase $"intervalWithin [0.8, 1.25]: [{lo}, {hi}] -> {expected}" <| fun () ->
+                    Expect.equal (within.Decide(effect lo est hi)) expected "verdict"
+            testCase "estimateAtLeast on counts" <| fun () ->
+                let r = DecisionRule.estimateAtLeast 0.0
+                Expect.equal (r.Decide(Effect.Point("d", 0.0, 1))) Holds "equal counts hold"
+                Expect.equal (r.Decide(Effect.Point("d", -1.0, 1))) Refuted "fewer refutes"
+        ]
+
+        testCase "evaluate keeps the provenance and check explains a surprise with its numbers" <| fun () ->
+            let claim =
+                Claims.create "ratio-above-one" "A is more variable than B" "notebook, cell 12" "traces A and B"
+                    (DecisionRule.intervalAbove 1.0) (Some Holds) (fun (lo, hi) -> effect lo ((lo + hi) / 2.0) hi)
+            let ok = Claims.evaluate [ "seed", "1" ] (1.1, 1.3) claim
+            Expect.equal ok.Verdict Holds "holds"
+            Expect.equal ok.Provenance [ "seed", "1" ] "provenance kept"
+            Expect.equal (Claims.check ok) (Ok()) "as expected"
+            let bad = Claims.evaluate [] (0.2, 0.4) claim
+            Expect.equal bad.Verdict Refuted "refuted"
+            Expect.isTrue bad.Surprising "surprising"
+            match Claims.check bad with
+            | Ok() -> failtest "a refuted claim expected to hold must fail"
+            | Error m ->
+                for f in [ "ratio-above-one"; "expected to be holds"; "is refuted"; "[0.2, 0.4]" ] do
+                    Expect.stringContains m f "message"
+
+        testCase "a claim recorded as refuted passes its check and is still shown in the table" <| fun () ->
+            let claim =
+                Claims.create "c" "s" "src" "ev" (DecisionRule.estimateAbove 0.0) (Some Refuted) (fun x -> Effect.Point("x", x, 3))
+            let r = Claims.evaluate [] -1.0 claim
+            Expect.equal (Claims.check r) (Ok()) "recorded refutation is not a failure"
+            let t = Claims.toTable "claims" (Some "claims.csv") [ r ]
+            Expect.equal t.Rows.Length 1 "one row"
+            Expect.contains t.Rows.Head "refuted" "verdict in the table"
+    ]
