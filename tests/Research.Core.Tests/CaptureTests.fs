@@ -1,0 +1,136 @@
+module Research.Tests.CaptureTests
+
+open System
+open System.IO
+open System.Diagnostics
+open System.Text.Json.Nodes
+open Expecto
+open TorchSharp
+open Research.Core.Runtime
+open Research.Core.Data
+open Research.Core.Models
+open Research.Core.Training
+open Research.Core.Capture
+open Research.Core.Traces
+
+let private tempDir (prefix: string) =
+    let d = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}")
+    Directory.CreateDirectory d |> ignore
+    d
+
+let private sgd (model: Network) (lr: float) =
+    TorchSharpOptimizer("SGD", torch.optim.SGD(model.parameters(), lr), readOnlyDict [ ("lr", box lr) ]) :> IOptimizer
+
+/// Copies p.grad[rows, cols] at every iteration, directly, to compare with the trace.
+type private GradSpy(model: Network, name: string, rows: int * int, cols: int * int) =
+    inherit TrainingObserver()
+    member val Rows = Collections.Generic.List<float32[]>()
+    override this.OnAfterBackward(step) =
+        let g = model.get_parameter(name).grad
+        use s = g.narrow(0, int64 (fst rows), int64 (snd rows - fst rows)).narrow(1, int64 (fst cols), int64 (snd cols - fst cols)).contiguous()
+        this.Rows.Add(s.data<float32>().ToArray())
+
+let private generatedData n = TensorDataset.FromMnist(TestData.generated n 5)
+
+[<Tests>]
+let tests =
+    testSequenced <| testList "Capture" [
+        testCase "the recorded 10x512 block at iteration t equals fc3.weight.grad[0:10, 0:512] after backward at step t" <| fun () ->
+            TorchRuntime.Initialize(11L) |> ignore
+            use data = generatedData 512
+            use model = Architectures.Mlp MlpOptions.GradientStudy
+            let dir = tempDir "capture-block"
+            let spy = GradSpy(model, "fc3.weight", (0, 10), (0, 512))
+            let run = JsonObject()
+            use recorder =
+                new TraceRecorder(dir, model, run,
+                    [ ParameterRecording("fc3.weight", IndexRange(0, 10), IndexRange(0, 512), ToIteration = Nullable 7L) ])
+            let history = Trainer.Fit(model, sgd model 0.05, data, TrainOptions(BatchSize = 32, MaxSteps = Nullable 9L), observers = [ recorder; spy ])
+            use trace = TraceReader.Open dir
+            Expect.equal trace.Status "complete" "completed at the end of training"
+            let s = trace["grad/fc3.weight"]
+            Expect.equal (List.ofArray s.RowShape) [ 10; 512 ] "row shape"
+            Expect.equal s.Iterations 7L "iterations 1..7 recorded"
+            Expect.equal s.FirstIteration 1L "1-based iterations"
+            Expect.equal s.Slice "[0:10, 0:512]" "slice in the manifest"
+            for t in 1L .. 7L do
+                Expect.equal (s.ReadIteration t) spy.Rows[int t - 1] $"iteration {t} bit-identical to .grad"
+            let loss = trace["loss"].ReadAll()
+            Expect.equal loss (history.StepLoss |> Seq.map float32 |> Array.ofSeq) "loss per step"
+            let lr = trace["lr"].ReadAll()
+            Expect.allEqual lr 0.05f "lr per step"
+            Expect.isTrue (trace["grad_norm"].ReadAll() |> Array.forall (fun g -> g > 0.0f)) "gradient norms recorded"
+
+        testCase "a column slice every 3rd iteration from 2 to 11 records exactly those iterations" <| fun () ->
+            TorchRuntime.Initialize(12L) |> ignore
+            use data = generatedData 512
+            use model = Architectures.Mlp(MlpOptions([| 784; 64; 10 |]))
+            let dir = tempDir "capture-slice"
+            let spy = GradSpy(model, "fc1.weight", (5, 9), (100, 300))
+            use recorder =
+                new TraceRecorder(dir, model, JsonObject(),
+                    [ ParameterRecording("fc1.weight", IndexRange(5, 9), IndexRange(100, 300), 2L, Nullable 11L, 3, Value = true) ])
+            Trainer.Fit(model, sgd model 0.05, data, TrainOptions(BatchSize = 32, MaxSteps = Nullable 12L), observers = [ recorder; spy ]) |> ignore
+            use trace = TraceReader.Open dir
+            let s = trace["grad/fc1.weight"]
+            Expect.equal (s.IterationNumbers() |> List.ofArray) [ 2L; 5L; 8L; 11L ] "iterations 2, 5, 8, 11"
+            Expect.equal (List.ofArray s.RowShape) [ 4; 200 ] "4x200 slice"
+            for t in [ 2L; 5L; 8L; 11L ] do
+                Expect.equal (s.ReadIteration t) spy.Rows[int t - 1] $"iteration {t}"
+            Expect.isTrue (trace.TryGetSeries("value/fc1.weight") |> fst) "parameter values recorded too"
+
+        testCase "unknown parameter and out-of-range slices are rejected with what exists" <| fun () ->
+            TorchRuntime.Initialize(0L) |> ignore
+            use model = Architectures.Mlp(MlpOptions([| 784; 16; 10 |]))
+            Check.throws<ArgumentException> (fun () ->
+                new TraceRecorder(tempDir "bad", model, JsonObject(), [ ParameterRecording("fc9.weight") ]) |> ignore)
+            |> Check.messageHas [ "fc9.weight"; "fc1.weight"; "fc2.bias" ]
+            Check.throws<ArgumentException> (fun () ->
+                new TraceRecorder(tempDir "bad", model, JsonObject(), [ ParameterRecording("fc2.weight", IndexRange(0, 11)) ]) |> ignore)
+            |> Check.messageHas [ "0:11"; "fc2.weight"; "[10, 16]" ]
+
+        testCase "per-layer statistics equal a direct computation from the layer tensors" <| fun () ->
+            TorchRuntime.Initialize(13L) |> ignore
+            use data = generatedData 256
+            use model = Architectures.Mlp(MlpOptions([| 784; 32; 16; 10 |], Activation.Tanh))
+            let dir = tempDir "capture-layers"
+            let expected = Collections.Generic.Dictionary<string, float32[]>()
+            let direct =
+                { new TrainingObserver() with
+                    override _.OnAfterBackward(step) =
+                        if step.Iteration = 3L then
+                            for c in model.Captured do
+                                let y = c.Output.detach().``to``(torch.ScalarType.Float64)
+                                let n = float (y.numel())
+                                let sat = if c.Kind = "Tanh" then float (y.abs().gt(Scalar.op_Implicit 0.99).sum().item<int64>()) / n else 0.0
+                                let go = c.Output.grad.``to``(torch.ScalarType.Float64)
+                                let gi = c.Input.grad.``to``(torch.ScalarType.Float64)
+                                expected[c.Name] <-
+                                    [| y.mean().item<float>(); y.std().item<float>(); float (y.eq(Scalar.op_Implicit 0.0).sum().item<int64>()) / n; sat
+                                       go.mean().item<float>(); go.std().item<float>(); gi.mean().item<float>(); gi.std().item<float>() |]
+                                    |> Array.map float32 }
+            use recorder = new TraceRecorder(dir, model, JsonObject(), [], layerStatistics = true)
+            Trainer.Fit(model, sgd model 0.1, data, TrainOptions(BatchSize = 64, MaxSteps = Nullable 4L), observers = [ recorder; direct ]) |> ignore
+            use trace = TraceReader.Open dir
+            for name in [ "fc1"; "act1"; "fc2"; "act2"; "fc3" ] do
+                Expect.equal (trace[$"layer_stats/{name}"].ReadIteration 3L) expected[name] $"{name} statistics at iteration 3"
+            Expect.stringContains (trace["layer_stats/fc1"].Description) "grad_input_std" "columns documented in the manifest"
+
+        testCase "a diverging run (SGD, lr 10) keeps recording; non-finite values are stored and counted" <| fun () ->
+            TorchRuntime.Initialize(14L) |> ignore
+            use data = generatedData 512
+            use model = Architectures.Mlp(MlpOptions([| 784; 64; 10 |]))
+            let dir = tempDir "capture-diverge"
+            use recorder = new TraceRecorder(dir, model, JsonObject(), [ ParameterRecording("fc2.weight", Value = true) ])
+            Trainer.Fit(model, sgd model 10.0, data, TrainOptions(BatchSize = 32, Epochs = 3, MaxSteps = Nullable 40L), observers = [ recorder ]) |> ignore
+            use trace = TraceReader.Open dir
+            let values = trace["value/fc2.weight"]
+            Expect.equal values.Iterations 40L "all 40 iterations recorded despite divergence"
+            let counted = values.NonFinite.Value
+            let scanned = values.CountNonFinite()
+            Expect.equal counted scanned "manifest counts equal a scan of the file"
+            let loss = trace["loss"]
+            Expect.isGreaterThan (loss.NonFinite.Value.Total + counted.Total) 0L "the run diverged to NaN/inf and it shows in the counts"
+            let raw = values.ReadAll()
+            Expect.equal (raw |> Array.filter Single.IsNaN |> Array.length |> int64) counted.NaN "NaNs stored as NaN, not zeroed"
+    ]
