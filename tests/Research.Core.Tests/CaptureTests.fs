@@ -133,4 +133,37 @@ let tests =
             Expect.isGreaterThan (loss.NonFinite.Value.Total + counted.Total) 0L "the run diverged to NaN/inf and it shows in the counts"
             let raw = values.ReadAll()
             Expect.equal (raw |> Array.filter Single.IsNaN |> Array.length |> int64) counted.NaN "NaNs stored as NaN, not zeroed"
+    
+        testCase "a training run killed with SIGKILL mid-capture leaves an incomplete trace that opens with its flushed iterations" <| fun () ->
+            let tfm = DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar))
+            let dll = Path.Combine(tfm.Parent.Parent.Parent.Parent.FullName, "TraceCrashChild", "bin", tfm.Parent.Name, tfm.Name, "TraceCrashChild.dll")
+            if not (File.Exists dll) then failtestf "the helper %s is not built" dll
+            let dir = Path.Combine(tempDir "capture-kill", "run")
+            let host = if Path.GetFileNameWithoutExtension Environment.ProcessPath = "dotnet" then Environment.ProcessPath else "dotnet"
+            let psi = ProcessStartInfo(host, [ dll; "train"; dir ], RedirectStandardOutput = true, RedirectStandardError = true)
+            use child = Process.Start psi
+            child.OutputDataReceived.Add ignore
+            child.ErrorDataReceived.Add ignore
+            child.BeginOutputReadLine()
+            child.BeginErrorReadLine()
+            let onDisk () =
+                try (JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "manifest.json")))).["iterations_on_disk"].GetValue<int64>()
+                with _ -> 0L
+            let clock = Stopwatch.StartNew()
+            while onDisk () < 20L && not child.HasExited && clock.Elapsed < TimeSpan.FromMinutes 2.0 do
+                Threading.Thread.Sleep 20
+            Expect.isFalse child.HasExited "the child was still training"
+            child.Kill() // SIGKILL
+            child.WaitForExit()
+            use trace = TraceReader.Open dir
+            Expect.equal trace.Status "incomplete" "status incomplete"
+            let n = trace.IterationsOnDisk.Value
+            Expect.isGreaterThanOrEqual n 20L "flushed iterations"
+            let grad = trace["grad/fc2.weight"]
+            Expect.equal grad.Iterations n "every series holds the flushed iterations"
+            Expect.equal (trace["loss"].Iterations) n "loss too"
+            let rows = grad.ReadAll()
+            Expect.equal rows.Length (int n * 320) "10x32 per iteration"
+            Expect.isTrue (rows |> Array.forall Single.IsFinite) "readable, finite gradients"
+            Expect.isTrue (rows |> Array.exists (fun g -> g <> 0.0f)) "real gradients, not zeros"
     ]

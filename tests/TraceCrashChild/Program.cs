@@ -1,12 +1,37 @@
-// Test helper for the SIGKILL test in tests/Research.Core.Tests/TraceTests.fs.
+// Test helper for the SIGKILL tests in tests/Research.Core.Tests/TraceTests.fs and CaptureTests.fs.
 // Usage: dotnet TraceCrashChild.dll <run directory> <flushEvery> <maxIterations>
+//        dotnet TraceCrashChild.dll train <run directory>   (trains an MLP with a TraceRecorder,
+//        flushing every 2 iterations, for 100000 steps: the test kills it part-way)
 // Writes a deterministic trace as fast as it can: series "block" (kind "gradient", rows 4×16,
 // value at iteration t, flat index i = (float)(t * 1000 + i)) and scalar "loss" (t * 0.5, except
 // NaN when t % 7 == 3, +inf when t % 11 == 5, -inf when t % 13 == 6, checked in that order). After
 // maxIterations it flushes and waits forever without completing, so the trace stays "incomplete"
 // whenever the test kills it.
 using System.Text.Json.Nodes;
+using Research.Core.Capture;
+using Research.Core.Data;
+using Research.Core.Models;
+using Research.Core.Runtime;
+using Research.Core.Training;
 using Research.Core.Traces;
+
+if (args.Length == 2 && args[0] == "train")
+{
+    TorchRuntime.Initialize(0);
+    var n = 256;
+    var rng = new Random(1);
+    var images = new float[n * MnistSplit.Pixels];
+    for (int i = 0; i < images.Length; i++) images[i] = (float)rng.NextDouble();
+    var labels = Enumerable.Range(0, n).Select(i => (byte)(i % 10)).ToArray();
+    using var data = TensorDataset.FromMnist(new MnistSplit(images, labels, n, "generated"));
+    using var model = Architectures.Mlp(new MlpOptions([784, 32, 10]));
+    var optimizer = new TorchSharpOptimizer("SGD", TorchSharp.torch.optim.SGD(model.parameters(), 0.01));
+    using var recorder = new TraceRecorder(args[1], model, new JsonObject { ["purpose"] = "SIGKILL during capture" },
+        [new ParameterRecording("fc2.weight", SecondMoment: false)], flushEvery: 2);
+    Console.Out.WriteLine("training");
+    Trainer.Fit(model, optimizer, data, new TrainOptions(BatchSize: 16, Epochs: int.MaxValue, MaxSteps: 100_000), observers: [recorder]);
+    return 0;
+}
 
 if (args.Length != 3)
 {
