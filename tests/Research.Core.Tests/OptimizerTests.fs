@@ -382,13 +382,13 @@ let torchSharpBuiltIns =
 let private param (values: float[]) = new Parameter(torch.tensor(values, dtype = torch.float64))
 
 let private allOptimizers : (string * (seq<Parameter> -> Optimizer)) list =
-    [ "SGD", fun ps -> Sgd(ps, 0.1, momentum = 0.9, weightDecay = 0.01) :> Optimizer
-      "Adagrad", fun ps -> Adagrad(ps, weightDecay = 0.01) :> Optimizer
-      "Adadelta", fun ps -> Adadelta(ps, weightDecay = 0.01) :> Optimizer
-      "RMSprop", fun ps -> RmsProp(ps, momentum = 0.5, centered = true, weightDecay = 0.01) :> Optimizer
-      "Adam", fun ps -> Adam(ps, amsgrad = true, weightDecay = 0.01) :> Optimizer
-      "AdamW", fun ps -> AdamW(ps, amsgrad = true) :> Optimizer
-      "RAdam", fun ps -> RAdam(ps, learningRate = 0.01, weightDecay = 0.01) :> Optimizer ]
+    [ "SGD", fun ps -> new Sgd(ps, 0.1, momentum = 0.9, weightDecay = 0.01) :> Optimizer
+      "Adagrad", fun ps -> new Adagrad(ps, weightDecay = 0.01) :> Optimizer
+      "Adadelta", fun ps -> new Adadelta(ps, weightDecay = 0.01) :> Optimizer
+      "RMSprop", fun ps -> new RmsProp(ps, momentum = 0.5, centered = true, weightDecay = 0.01) :> Optimizer
+      "Adam", fun ps -> new Adam(ps, amsgrad = true, weightDecay = 0.01) :> Optimizer
+      "AdamW", fun ps -> new AdamW(ps, amsgrad = true) :> Optimizer
+      "RAdam", fun ps -> new RAdam(ps, learningRate = 0.01, weightDecay = 0.01) :> Optimizer ]
 
 [<Tests>]
 let behaviour =
@@ -421,27 +421,27 @@ let behaviour =
             use p = param [| 1.0 |]
             let ps = [ p ]
             let cases : (string * (unit -> Optimizer) * string * string) list =
-                [ "SGD lr < 0", (fun () -> Sgd(ps, -0.1) :> _), "learningRate", "-0.1"
-                  "SGD lr NaN", (fun () -> Sgd(ps, nan) :> _), "learningRate", "NaN"
-                  "SGD momentum < 0", (fun () -> Sgd(ps, 0.1, momentum = -0.5) :> _), "momentum", "-0.5"
-                  "SGD weight_decay < 0", (fun () -> Sgd(ps, 0.1, weightDecay = -1.0) :> _), "weightDecay", "-1"
-                  "SGD nesterov without momentum", (fun () -> Sgd(ps, 0.1, nesterov = true) :> _), "nesterov", "momentum=0"
-                  "SGD nesterov with dampening", (fun () -> Sgd(ps, 0.1, momentum = 0.9, dampening = 0.1, nesterov = true) :> _), "nesterov", "dampening=0.1"
-                  "Adagrad lr_decay < 0", (fun () -> Adagrad(ps, lrDecay = -1.0) :> _), "lrDecay", "-1"
-                  "Adagrad initial_accumulator_value < 0", (fun () -> Adagrad(ps, initialAccumulatorValue = -1.0) :> _), "initialAccumulatorValue", "-1"
-                  "Adagrad eps < 0", (fun () -> Adagrad(ps, eps = -1e-10) :> _), "eps", "-1E-10"
-                  "Adadelta rho > 1", (fun () -> Adadelta(ps, rho = 1.5) :> _), "rho", "1.5"
-                  "Adadelta weight_decay < 0", (fun () -> Adadelta(ps, weightDecay = -0.1) :> _), "weightDecay", "-0.1"
-                  "RMSprop alpha < 0", (fun () -> RmsProp(ps, alpha = -0.9) :> _), "alpha", "-0.9"
-                  "RMSprop momentum < 0", (fun () -> RmsProp(ps, momentum = -0.9) :> _), "momentum", "-0.9"
-                  "Adam beta1 = 1", (fun () -> Adam(ps, beta1 = 1.0) :> _), "beta1", "1"
-                  "Adam beta2 < 0", (fun () -> Adam(ps, beta2 = -0.1) :> _), "beta2", "-0.1"
-                  "Adam eps < 0", (fun () -> Adam(ps, eps = -1.0) :> _), "eps", "-1"
-                  "AdamW weight_decay < 0", (fun () -> AdamW(ps, weightDecay = -0.01) :> _), "weightDecay", "-0.01"
-                  "RAdam lr infinite", (fun () -> RAdam(ps, learningRate = infinity) :> _), "learningRate", "lr: expected a finite value"
-                  "RAdam beta2 NaN", (fun () -> RAdam(ps, beta2 = nan) :> _), "beta2", "NaN"
-                  "empty parameter list", (fun () -> Adam(Seq.empty) :> _), "parameters", "empty"
-                  "repeated parameter", (fun () -> Adam([ p; p ]) :> _), "parameters", "same object" ]
+                [ "SGD lr < 0", (fun () -> new Sgd(ps, -0.1) :> _), "learningRate", "-0.1"
+                  "SGD lr NaN", (fun () -> new Sgd(ps, nan) :> _), "learningRate", "NaN"
+                  "SGD momentum < 0", (fun () -> new Sgd(ps, 0.1, momentum = -0.5) :> _), "momentum", "-0.5"
+                  "SGD weight_decay < 0", (fun () -> new Sgd(ps, 0.1, weightDecay = -1.0) :> _), "weightDecay", "-1"
+                  "SGD nesterov without momentum", (fun () -> new Sgd(ps, 0.1, nesterov = true) :> _), "nesterov", "momentum=0"
+                  "SGD nesterov with dampening", (fun () -> new Sgd(ps, 0.1, momentum = 0.9, dampening = 0.1, nesterov = true) :> _), "nesterov", "dampening=0.1"
+                  "Adagrad lr_decay < 0", (fun () -> new Adagrad(ps, lrDecay = -1.0) :> _), "lrDecay", "-1"
+                  "Adagrad initial_accumulator_value < 0", (fun () -> new Adagrad(ps, initialAccumulatorValue = -1.0) :> _), "initialAccumulatorValue", "-1"
+                  "Adagrad eps < 0", (fun () -> new Adagrad(ps, eps = -1e-10) :> _), "eps", "-1E-10"
+                  "Adadelta rho > 1", (fun () -> new Adadelta(ps, rho = 1.5) :> _), "rho", "1.5"
+                  "Adadelta weight_decay < 0", (fun () -> new Adadelta(ps, weightDecay = -0.1) :> _), "weightDecay", "-0.1"
+                  "RMSprop alpha < 0", (fun () -> new RmsProp(ps, alpha = -0.9) :> _), "alpha", "-0.9"
+                  "RMSprop momentum < 0", (fun () -> new RmsProp(ps, momentum = -0.9) :> _), "momentum", "-0.9"
+                  "Adam beta1 = 1", (fun () -> new Adam(ps, beta1 = 1.0) :> _), "beta1", "1"
+                  "Adam beta2 < 0", (fun () -> new Adam(ps, beta2 = -0.1) :> _), "beta2", "-0.1"
+                  "Adam eps < 0", (fun () -> new Adam(ps, eps = -1.0) :> _), "eps", "-1"
+                  "AdamW weight_decay < 0", (fun () -> new AdamW(ps, weightDecay = -0.01) :> _), "weightDecay", "-0.01"
+                  "RAdam lr infinite", (fun () -> new RAdam(ps, learningRate = infinity) :> _), "learningRate", "lr: expected a finite value"
+                  "RAdam beta2 NaN", (fun () -> new RAdam(ps, beta2 = nan) :> _), "beta2", "NaN"
+                  "empty parameter list", (fun () -> new Adam(Seq.empty) :> _), "parameters", "empty"
+                  "repeated parameter", (fun () -> new Adam([ p; p ]) :> _), "parameters", "same object" ]
             for (label, make, paramName, shown) in cases do
                 try
                     make () |> ignore
