@@ -24,7 +24,7 @@ let test = TensorDataset.FromMnist(Mnist.LoadTest dir, device, name = "MNIST tes
 let model = Architectures.Mlp MlpOptions.GradientStudy
 model.``to``(device) |> ignore
 let lr = 1e-3
-let optimizer = TorchSharpOptimizer("Adam", torch.optim.Adam(model.parameters(), lr = lr), readOnlyDict [ ("lr", box lr) ])
+let optimizer = new Research.Core.Optim.Adam(model.parameters(), learningRate = lr)
 
 let progress =
     { new TrainingObserver() with

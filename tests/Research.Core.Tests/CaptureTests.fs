@@ -166,4 +166,50 @@ let tests =
             Expect.equal rows.Length (int n * 320) "10x32 per iteration"
             Expect.isTrue (rows |> Array.forall Single.IsFinite) "readable, finite gradients"
             Expect.isTrue (rows |> Array.exists (fun g -> g <> 0.0f)) "real gradients, not zeros"
+    
+        testCase "Adam's recorded exp_avg_sq equals a hand-computed second moment v_t = b2 v_(t-1) + (1-b2) g_t^2" <| fun () ->
+            TorchRuntime.Initialize(15L) |> ignore
+            use data = generatedData 256
+            use model = Architectures.Mlp(MlpOptions([| 784; 32; 10 |]))
+            let dir = tempDir "capture-adam"
+            use adam = new Research.Core.Optim.Adam(model.parameters(), 1e-3, 0.9, 0.999)
+            use recorder = new TraceRecorder(dir, model, JsonObject(), [ ParameterRecording("fc2.weight", SecondMoment = true) ])
+            Trainer.Fit(model, adam, data, TrainOptions(BatchSize = 32, MaxSteps = Nullable 5L), observers = [ recorder ]) |> ignore
+            use trace = TraceReader.Open dir
+            let g = trace["grad/fc2.weight"]
+            let v = trace["exp_avg_sq/fc2.weight"]
+            let mutable expected = Array.zeroCreate<float> 320
+            for t in 1L .. 5L do
+                let gt = g.ReadIteration t
+                expected <- Array.init 320 (fun i -> 0.999 * expected[i] + 0.001 * float gt[i] * float gt[i])
+                let vt = v.ReadIteration t
+                for i in 0 .. 319 do
+                    let e = expected[i]
+                    Expect.isLessThanOrEqual (abs (float vt[i] - e)) (1e-6 * e + 1e-30) $"v_{t}[{i}]"
+            Expect.isTrue (v.ReadIteration 5L |> Array.exists (fun x -> x > 0.0f)) "non-trivial second moments"
+
+        testCase "the gradient study records Adam, RAdam and AdamW+warmup from the same start, with warmup in the lr series" <| fun () ->
+            let config =
+                GradientStudyConfig(Widths = [| 784; 48; 32; 10 |], TrainSteps = 12, RecordIterations = 10, InputColumns = 32,
+                                    TrainExamples = Nullable 512, Seed = 4L, Device = "cpu")
+            let root = tempDir "study"
+            let split = TestData.generated 512 2
+            let runs = GradientStudy.Run(config, root, split, null)
+            Expect.equal [ for r in runs -> r.Spec.Label ] [ "Adam"; "RAdam"; "AdamW+warmup" ] "three optimizers"
+            let firstGrads =
+                [ for r in runs ->
+                    use trace = TraceReader.Open r.TraceDirectory
+                    Expect.equal trace.Status "complete" $"{r.Spec.Label} complete"
+                    let g = trace["grad/fc3.weight"]
+                    Expect.equal (List.ofArray g.RowShape) [ 10; 32 ] "10 x 32 block"
+                    Expect.equal g.Iterations 10L "first 10 iterations"
+                    Expect.equal (trace["exp_avg_sq/fc3.weight"].Iterations) 10L "second moments"
+                    Expect.equal ((trace.Run.["optimizer"]).["name"].GetValue<string>()) r.Spec.Optimizer "optimizer in the manifest"
+                    if r.Spec.WarmupSteps > 0 then
+                        let lr = trace["lr"].ReadAll()
+                        Expect.equal lr[0] (float32 (1e-3 / 100.0)) "warmup: lr/100 at step 1"
+                        Expect.floatClose Accuracy.medium (float lr[9]) (1e-3 * 10.0 / 100.0) "warmup: 10 lr/100 at step 10"
+                    g.ReadIteration 1L ]
+            Expect.equal firstGrads[0] firstGrads[1] "same initial weights and batch: identical first gradients (Adam vs RAdam)"
+            Expect.equal firstGrads[0] firstGrads[2] "and AdamW"
     ]
