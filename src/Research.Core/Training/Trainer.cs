@@ -61,14 +61,12 @@ public sealed class StepContext
 
     double ComputeGradNorm()
     {
+        // One fused norm per tensor in the gradient's own dtype, then the norm of the norms:
+        // ||g|| = sqrt(sum_i ||g_i||^2), as torch.nn.utils.clip_grad_norm_ computes it.
         using var scope = torch.NewDisposeScope();
-        double sum = 0;
-        foreach (var p in Model.parameters())
-        {
-            if (p.grad is null) continue;
-            sum += p.grad.to(ScalarType.Float64).pow(2).sum().item<double>();
-        }
-        return Math.Sqrt(sum);
+        var norms = Model.parameters().Where(p => p.grad is not null).Select(p => p.grad!.norm()).ToArray();
+        if (norms.Length == 0) return 0.0;
+        return torch.stack(norms).norm().item<float>();
     }
 }
 
