@@ -1,0 +1,477 @@
+namespace Research.Analysis
+
+open System
+open System.Threading.Tasks
+open MathNet.Numerics.Distributions
+
+/// <summary>A bootstrap estimate of a statistic's sampling variability.</summary>
+type BootstrapEstimate =
+    { /// The statistic of the original sample, θ̂.
+      Estimate: float
+      /// The statistic of each resample, θ*_1 … θ*_B, in resample order.
+      Replicates: float[]
+      /// Sample variance of the replicates, denominator B − 1.
+      Variance: float
+      /// Square root of <c>Variance</c> (scipy's <c>standard_error</c>: <c>np.std(θ*, ddof=1)</c>).
+      StandardError: float
+      /// Mean of the replicates minus θ̂: the bootstrap estimate of bias.
+      Bias: float }
+
+/// <summary>How a bootstrap confidence interval is formed.</summary>
+type IntervalMethod =
+    /// Quantiles α/2 and 1 − α/2 of the replicates (Efron and Tibshirani 1993, §13.3).
+    | Percentile
+    /// Bias-corrected and accelerated (Efron 1987; Efron and Tibshirani 1993, §14.3, eq. 14.14–14.15)
+    /// with the jackknife estimate of the acceleration (eq. 14.15), as scipy.stats.bootstrap.
+    | BCa
+
+/// <summary>A two-sided bootstrap confidence interval.</summary>
+type ConfidenceInterval =
+    { /// The lower limit.
+      Lower: float
+      /// The upper limit.
+      Upper: float
+      /// The confidence level, e.g. 0.95.
+      Level: float
+      /// How the interval was formed.
+      Method: IntervalMethod
+      /// The replicate quantiles (fractions in [0, 1]) used as limits: α/2 and 1 − α/2 for the
+      /// percentile interval, the adjusted α₁ and α₂ for BCa.
+      Quantiles: float * float }
+
+/// <summary>Bootstrap mean and variance of a statistic of every prefix of a series.</summary>
+type PrefixCurve =
+    { /// The statistic of each prefix g₁..g_t of the original series, t = 1..T.
+      Original: float[]
+      /// Mean over resamples of the statistic of each prefix; +∞ where <c>Unbounded</c> is positive.
+      Mean: float[]
+      /// Variance over resamples (denominator B − 1) for each prefix; +∞ where <c>Unbounded</c> is positive.
+      Variance: float[]
+      /// Number of resamples whose prefix statistic was infinite (for ψ: a resampled prefix of
+      /// zeros, where Adam's step without ε is unbounded). Usually all zero.
+      Unbounded: int[]
+      /// Number of resamples B.
+      Resamples: int }
+
+/// <summary>
+/// A statistic that can be updated one value at a time, returning its value on every prefix
+/// (the input of <c>Bootstrap.prefixCurve</c>).
+/// </summary>
+type IPrefixStatistic =
+    /// <summary>Forgets all values (the start of a new resample).</summary>
+    abstract Reset: unit -> unit
+    /// <summary>Adds the next value of the series and returns the statistic of the prefix so far.</summary>
+    /// <param name="value">The next value.</param>
+    /// <returns>The statistic of the values pushed since the last <c>Reset</c>.</returns>
+    abstract Push: value: float -> float
+
+/// <summary>
+/// Nonparametric bootstrap (Efron 1979; Efron and Tibshirani 1993): resampling with replacement
+/// from a seeded generator, variance and standard error of any statistic, percentile and BCa
+/// intervals, and a fast path for a statistic of every prefix of a series — Adam's ψ in particular.
+/// </summary>
+/// <remarks>
+/// <para><b>Generator.</b> Resample b draws its n indices, uniformly with replacement, from
+/// <c>Xoshiro256StarStar(seed, b)</c> (xoshiro256** seeded by SplitMix64 from the seed and the
+/// resample's index; indices by Lemire's unbiased method). The replicates therefore depend only on
+/// (seed, B, data), never on the number of threads, and resample b is the same whatever B is.</para>
+/// <para><b>Intervals.</b> Follow scipy 1.10 <c>stats.bootstrap</c> given the same replicates: the
+/// percentile interval uses numpy's linear-interpolation percentile; BCa uses
+/// z₀ = Φ⁻¹((#{θ* &lt; θ̂} + #{θ* ≤ θ̂}) / 2B), the jackknife acceleration
+/// a = Σ U³ / (6 (Σ U²)^{3/2}) with U_i = (n − 1)(θ̄₍.₎ − θ₍ᵢ₎), and limits at the replicate quantiles
+/// Φ(z₀ + (z₀ + z_α)/(1 − a(z₀ + z_α))). Verified against scipy 1.10.1 on stored replicates
+/// (<c>tests/Research.Analysis.Tests/reference/bootstrap_scipy.json</c>) to 1e-12.</para>
+/// <para><b>Prefix curves.</b> What is resampled, exactly as the notebook did: the whole series
+/// g₁..g_T is resampled with replacement (T indices per resample), and the statistic is then
+/// computed on every prefix g*₁..g*_t of the <i>resampled</i> series, t = 1..T. Each resample
+/// streams its T indices through an O(1) update, so B resamples cost O(B·T) with no per-resample
+/// allocation, spread over all cores in fixed blocks of resamples whose sums are added in block
+/// order (bit-for-bit the same result on any number of threads). Means and variances are
+/// accumulated as sums of deviations from the original series' prefix statistic, which keeps the
+/// variance exact (zero) for a constant series.</para>
+/// </remarks>
+[<RequireQualifiedAccess>]
+module Bootstrap =
+
+    /// Resamples per block of the prefix-curve fast path (fixed: the result does not depend on threads).
+    let private blockSize = 16
+
+    let private checkResamples (resamples: int) =
+        if resamples < 2 then
+            invalidArg (nameof resamples) $"expected at least 2 resamples (a variance needs B ≥ 2), got {resamples}"
+
+    /// <summary>
+    /// The statistic of B resamples drawn with replacement from the data.
+    /// </summary>
+    /// <param name="seed">Seed; resample b uses stream b of <c>Xoshiro256StarStar(seed, b)</c>.</param>
+    /// <param name="resamples">Number of resamples B ≥ 2.</param>
+    /// <param name="statistic">The statistic. It receives a buffer that is reused for the next
+    /// resample on the same thread: it must not keep a reference to it, and must be safe to call
+    /// from several threads at once.</param>
+    /// <param name="data">The sample: at least 2 finite values.</param>
+    /// <returns>θ*_1 … θ*_B in resample order.</returns>
+    /// <exception cref="T:System.ArgumentException">Too few resamples or values, or a NaN/infinite value.</exception>
+    [<CompiledName("Replicates")>]
+    let replicates (seed: int64) (resamples: int) (statistic: float[] -> float) (data: float[]) : float[] =
+        checkResamples resamples
+        Validation.minLength (nameof data) 2 "values (a bootstrap needs n ≥ 2)" data
+        Validation.allFinite (nameof data) data
+        let n = data.Length
+        let out = Array.zeroCreate<float> resamples
+        Parallel.For(0, resamples,
+                     (fun () -> struct (Array.zeroCreate<float> n, Xoshiro256StarStar(seed, 0L))),
+                     (fun b _ (struct (buffer: float[], rng: Xoshiro256StarStar)) ->
+                        rng.Reset(seed, int64 b)
+                        for i in 0 .. n - 1 do buffer.[i] <- data.[rng.NextInt n]
+                        out.[b] <- statistic buffer
+                        struct (buffer, rng)),
+                     (fun _ -> ())) |> ignore
+        for b in 0 .. resamples - 1 do
+            if Double.IsNaN out.[b] then
+                invalidArg (nameof statistic) $"expected the statistic to return a number, got NaN on resample {b}; make the statistic defined on every resample (ties, repeated values)"
+        out
+
+    let private summarise (estimate: float) (reps: float[]) =
+        let b = float reps.Length
+        let mean = Array.sum reps / b
+        let mutable ss = 0.0
+        for r in reps do ss <- ss + (r - mean) * (r - mean)
+        let var = ss / (b - 1.0)
+        { Estimate = estimate; Replicates = reps; Variance = var; StandardError = sqrt var; Bias = mean - estimate }
+
+    /// <summary>Bootstrap variance, standard error and bias of a statistic.</summary>
+    /// <param name="seed">Seed (see <c>replicates</c>).</param>
+    /// <param name="resamples">Number of resamples B ≥ 2.</param>
+    /// <param name="statistic">The statistic (see <c>replicates</c> for the buffer contract).</param>
+    /// <param name="data">The sample: at least 2 finite values.</param>
+    /// <returns>θ̂, the replicates and their variance (B − 1), standard error and bias.</returns>
+    [<CompiledName("Estimate")>]
+    let estimate (seed: int64) (resamples: int) (statistic: float[] -> float) (data: float[]) : BootstrapEstimate =
+        let reps = replicates seed resamples statistic data
+        summarise (statistic (Array.copy data)) reps
+
+    /// numpy.percentile(a, q) with the default linear method, for q in percent (scipy passes α·100).
+    let private percentileOfSorted (sorted: float[]) (qPercent: float) =
+        let n = sorted.Length
+        let q = qPercent / 100.0
+        let virtualIndex = float (n - 1) * q
+        let lo = int (floor virtualIndex)
+        let lo = max 0 (min (n - 1) lo)
+        let hi = min (n - 1) (lo + 1)
+        let gamma = virtualIndex - float lo
+        let a = sorted.[lo]
+        let b = sorted.[hi]
+        let diff = b - a
+        // numpy's _lerp: a + diff·t, or b − diff·(1 − t) when t ≥ 0.5
+        if gamma >= 0.5 then b - diff * (1.0 - gamma) else a + diff * gamma
+
+    let private checkReplicates (name: string) (reps: float[]) =
+        Validation.minLength name 2 "replicates" reps
+        Validation.allFinite name reps
+
+    /// <summary>
+    /// The percentile interval from given replicates (scipy <c>bootstrap(method="percentile")</c>).
+    /// </summary>
+    /// <param name="level">Confidence level, 0 &lt; level &lt; 1 (e.g. 0.95).</param>
+    /// <param name="replicates">The bootstrap replicates θ*: at least 2 finite values.</param>
+    /// <returns>The interval between the (1 − level)/2 and (1 + level)/2 quantiles.</returns>
+    [<CompiledName("PercentileInterval")>]
+    let percentileInterval (level: float) (replicates: float[]) : ConfidenceInterval =
+        Validation.openUnitInterval (nameof level) level
+        checkReplicates (nameof replicates) replicates
+        let sorted = Array.sort replicates
+        let alpha = (1.0 - level) / 2.0
+        { Lower = percentileOfSorted sorted (alpha * 100.0)
+          Upper = percentileOfSorted sorted ((1.0 - alpha) * 100.0)
+          Level = level
+          Method = Percentile
+          Quantiles = (alpha, 1.0 - alpha) }
+
+    /// <summary>
+    /// The BCa interval from given replicates, with the jackknife acceleration computed from the data
+    /// (scipy <c>bootstrap(method="BCa")</c>). Returns an error, not NaN, where BCa is undefined.
+    /// </summary>
+    /// <param name="level">Confidence level, 0 &lt; level &lt; 1.</param>
+    /// <param name="statistic">The statistic that produced the replicates (called on the data and its n leave-one-out samples).</param>
+    /// <param name="data">The original sample: at least 2 finite values.</param>
+    /// <param name="replicates">The bootstrap replicates θ* of the statistic on resamples of <paramref name="data"/>.</param>
+    /// <returns><c>Ok</c> interval, or <c>Error</c> explaining why BCa is undefined (all replicates on
+    /// one side of θ̂, so z₀ is infinite; or a statistic that no single observation moves, so the
+    /// acceleration is 0/0 — scipy returns NaN in both cases).</returns>
+    [<CompiledName("TryBCaInterval")>]
+    let tryBcaInterval (level: float) (statistic: float[] -> float) (data: float[]) (replicates: float[])
+                       : Result<ConfidenceInterval, string> =
+        Validation.openUnitInterval (nameof level) level
+        Validation.minLength (nameof data) 2 "values (a jackknife needs n ≥ 2)" data
+        Validation.allFinite (nameof data) data
+        checkReplicates (nameof replicates) replicates
+        let n = data.Length
+        let thetaHat = statistic (Array.copy data)
+        let bCount = replicates.Length
+        let mutable below = 0
+        let mutable atOrBelow = 0
+        for r in replicates do
+            if r < thetaHat then below <- below + 1
+            if r <= thetaHat then atOrBelow <- atOrBelow + 1
+        let pct = float (below + atOrBelow) / float (2 * bCount)
+        if pct <= 0.0 || pct >= 1.0 then
+            Error $"BCa is undefined: all {bCount} replicates lie on one side of the estimate {Validation.formatValue thetaHat} (bias correction z0 is infinite); use the percentile interval or more resamples"
+        else
+            let z0 = Normal.InvCDF(0.0, 1.0, pct)
+            // jackknife: leave each observation out once
+            let jack = Array.zeroCreate<float> n
+            let buffer = Array.zeroCreate<float> (n - 1)
+            for i in 0 .. n - 1 do
+                let mutable w = 0
+                for j in 0 .. n - 1 do
+                    if j <> i then
+                        buffer.[w] <- data.[j]
+                        w <- w + 1
+                jack.[i] <- statistic buffer
+            let jackMean = Array.sum jack / float n
+            let fn = float n
+            let mutable num = 0.0
+            let mutable den = 0.0
+            for i in 0 .. n - 1 do
+                let u = (fn - 1.0) * (jackMean - jack.[i])
+                num <- num + u * u * u
+                den <- den + u * u
+            let num = num / (fn * fn * fn)
+            let den = den / (fn * fn)
+            if not (den > 0.0) || Array.exists Double.IsNaN jack then
+                Error "BCa is undefined: the jackknife values of the statistic are all equal (or not numbers), so the acceleration is 0/0; use the percentile interval"
+            else
+                let a = 1.0 / 6.0 * num / Math.Pow(den, 1.5)
+                let alpha = (1.0 - level) / 2.0
+                let zAlpha = Normal.InvCDF(0.0, 1.0, alpha)
+                let adjust (z: float) =
+                    let num1 = z0 + z
+                    Normal.CDF(0.0, 1.0, z0 + num1 / (1.0 - a * num1))
+                let a1 = adjust zAlpha
+                let a2 = adjust (-zAlpha)
+                let sorted = Array.sort replicates
+                Ok { Lower = percentileOfSorted sorted (a1 * 100.0)
+                     Upper = percentileOfSorted sorted (a2 * 100.0)
+                     Level = level
+                     Method = BCa
+                     Quantiles = (a1, a2) }
+
+    /// <summary>
+    /// A bootstrap confidence interval of a statistic: draws the replicates (see <c>replicates</c>),
+    /// then forms the percentile or BCa interval. scipy's defaults are BCa, level 0.95, B = 9999.
+    /// </summary>
+    /// <param name="method">Percentile or BCa.</param>
+    /// <param name="level">Confidence level, 0 &lt; level &lt; 1.</param>
+    /// <param name="seed">Seed of the resampling.</param>
+    /// <param name="resamples">Number of resamples B ≥ 2.</param>
+    /// <param name="statistic">The statistic (see <c>replicates</c> for the buffer contract).</param>
+    /// <param name="data">The sample: at least 2 finite values.</param>
+    /// <returns><c>Ok</c> interval, or <c>Error</c> where BCa is undefined (see <c>tryBcaInterval</c>).</returns>
+    [<CompiledName("TryConfidenceInterval")>]
+    let tryConfidenceInterval (method: IntervalMethod) (level: float) (seed: int64) (resamples: int)
+                              (statistic: float[] -> float) (data: float[]) : Result<ConfidenceInterval, string> =
+        Validation.openUnitInterval (nameof level) level
+        let reps = replicates seed resamples statistic data
+        match method with
+        | Percentile -> Ok (percentileInterval level reps)
+        | BCa -> tryBcaInterval level statistic data reps
+
+    // ---- prefix curves ------------------------------------------------------------------------
+
+    /// Accumulates resamples [b0, b1) into s1/s2/inf for the ψ kernel.
+    let private psiBlock (seed: int64) (beta: float) (c: float[]) (g2: float[]) (reference: float[])
+                         (b0: int) (b1: int) (rng: Xoshiro256StarStar)
+                         (s1: float[]) (s2: float[]) (inf: int[]) =
+        let t = g2.Length
+        for b in b0 .. b1 - 1 do
+            rng.Reset(seed, int64 b)
+            let mutable s = 0.0
+            for i in 0 .. t - 1 do
+                s <- beta * s + g2.[rng.NextInt t]
+                if s > 0.0 then
+                    let d = sqrt (c.[i] / s) - reference.[i]
+                    s1.[i] <- s1.[i] + d
+                    s2.[i] <- s2.[i] + d * d
+                else inf.[i] <- inf.[i] + 1
+
+    /// Accumulates resamples [b0, b1) for a general prefix statistic.
+    let private genericBlock (seed: int64) (stat: IPrefixStatistic) (g: float[]) (reference: float[])
+                             (b0: int) (b1: int) (rng: Xoshiro256StarStar)
+                             (s1: float[]) (s2: float[]) (inf: int[]) =
+        let t = g.Length
+        for b in b0 .. b1 - 1 do
+            rng.Reset(seed, int64 b)
+            stat.Reset()
+            for i in 0 .. t - 1 do
+                let v = stat.Push g.[rng.NextInt t]
+                if Double.IsInfinity v then inf.[i] <- inf.[i] + 1
+                elif Double.IsNaN v then
+                    invalidOp $"the prefix statistic returned NaN at t = {i + 1} on resample {b}; it must be defined on every prefix"
+                else
+                    let d = v - reference.[i]
+                    s1.[i] <- s1.[i] + d
+                    s2.[i] <- s2.[i] + d * d
+
+    /// Runs blocks (in parallel or not) and combines them in block order.
+    let private runCurve (parallelBlocks: bool) (resamples: int) (t: int) (reference: float[])
+                         (makeWorker: unit -> (int -> int -> Xoshiro256StarStar -> float[] -> float[] -> int[] -> unit)) =
+        let blocks = (resamples + blockSize - 1) / blockSize
+        let bs1 = Array.init blocks (fun _ -> Array.zeroCreate<float> t)
+        let bs2 = Array.init blocks (fun _ -> Array.zeroCreate<float> t)
+        let binf = Array.init blocks (fun _ -> Array.zeroCreate<int> t)
+        let runBlock (work: int -> int -> Xoshiro256StarStar -> float[] -> float[] -> int[] -> unit) rng blk =
+            let b0 = blk * blockSize
+            let b1 = min resamples (b0 + blockSize)
+            work b0 b1 rng bs1.[blk] bs2.[blk] binf.[blk]
+        if parallelBlocks then
+            Parallel.For(0, blocks,
+                         (fun () -> struct (makeWorker (), Xoshiro256StarStar(0L, 0L))),
+                         (fun blk _ (struct (work, rng)) -> runBlock work rng blk; struct (work, rng)),
+                         (fun _ -> ())) |> ignore
+        else
+            let work = makeWorker ()
+            let rng = Xoshiro256StarStar(0L, 0L)
+            for blk in 0 .. blocks - 1 do runBlock work rng blk
+        let s1 = Array.zeroCreate<float> t
+        let s2 = Array.zeroCreate<float> t
+        let inf = Array.zeroCreate<int> t
+        for blk in 0 .. blocks - 1 do
+            for i in 0 .. t - 1 do
+                s1.[i] <- s1.[i] + bs1.[blk].[i]
+                s2.[i] <- s2.[i] + bs2.[blk].[i]
+                inf.[i] <- inf.[i] + binf.[blk].[i]
+        let b = float resamples
+        let mean = Array.zeroCreate<float> t
+        let var = Array.zeroCreate<float> t
+        for i in 0 .. t - 1 do
+            if inf.[i] > 0 then
+                mean.[i] <- Double.PositiveInfinity
+                var.[i] <- Double.PositiveInfinity
+            else
+                mean.[i] <- reference.[i] + s1.[i] / b
+                var.[i] <- max 0.0 ((s2.[i] - s1.[i] * s1.[i] / b) / (b - 1.0))
+        { Original = reference; Mean = mean; Variance = var; Unbounded = inf; Resamples = resamples }
+
+    /// ψ of every prefix of the original series (same arithmetic as the resample kernel).
+    let private psiReference (beta: float) (c: float[]) (g2: float[]) =
+        let t = g2.Length
+        let r = Array.zeroCreate<float> t
+        let mutable s = 0.0
+        for i in 0 .. t - 1 do
+            s <- beta * s + g2.[i]
+            r.[i] <- if s > 0.0 then sqrt (c.[i] / s) else Double.PositiveInfinity
+        r
+
+    let private psiConstants (beta2: float) (t: int) =
+        let lb = log beta2
+        let oneMinusBeta = 1.0 - beta2
+        Array.init t (fun i -> -(Accurate.expm1 (float (i + 1) * lb)) / oneMinusBeta)
+
+    let private checkBeta2 (beta2: float) = Validation.openUnitInterval (nameof beta2) beta2
+
+    let private psiCurveCore (parallelBlocks: bool) (beta2: float) (seed: int64) (resamples: int) (g: float[]) =
+        let t = g.Length
+        let c = psiConstants beta2 t
+        let g2 = g |> Array.map (fun v -> v * v)
+        let reference = psiReference beta2 c g2
+        // a reference of +inf (leading zeros in the original series) would poison the deviations:
+        // shift by 0 there instead; the +inf prefixes are counted separately anyway
+        let shift = reference |> Array.map (fun v -> if Double.IsInfinity v then 0.0 else v)
+        let curve =
+            runCurve parallelBlocks resamples t shift (fun () ->
+                fun b0 b1 rng s1 s2 inf -> psiBlock seed beta2 c g2 shift b0 b1 rng s1 s2 inf)
+        { curve with Original = reference }
+
+    let private checkSeries (name: string) (g: float[]) =
+        Validation.minLength name 1 "gradient values" g
+        Validation.allFinite name g
+
+    /// <summary>
+    /// The bootstrap curve of Adam's adaptive learning rate ψ_t (β₂ as given) over every prefix
+    /// t = 1..T of a gradient series: the notebook's question, in O(B·T) without per-resample arrays.
+    /// </summary>
+    /// <param name="beta2">Adam's β₂, 0 &lt; β₂ &lt; 1 (PyTorch's default 0.999).</param>
+    /// <param name="seed">Seed; resample b uses stream b.</param>
+    /// <param name="resamples">Number of resamples B ≥ 2.</param>
+    /// <param name="g">The gradient series g₁..g_T of one weight: at least one finite value.</param>
+    /// <returns>ψ_t of the original series and the bootstrap mean and variance of ψ_t for each t.</returns>
+    /// <remarks>ψ_t = √((1 − β₂^t) / ((1 − β₂) Σᵢ β₂^(t−i) g*ᵢ²)) on the resampled series g*
+    /// (see <c>AdaptiveLR.psi</c>); the sum is updated in O(1) per t. A resampled prefix of exact
+    /// zeros makes ψ unbounded: it is counted in <c>Unbounded</c> and the mean and variance at that t
+    /// are +∞.</remarks>
+    [<CompiledName("PsiCurve")>]
+    let psiCurve (beta2: float) (seed: int64) (resamples: int) (g: float[]) : PrefixCurve =
+        checkBeta2 beta2
+        checkResamples resamples
+        checkSeries (nameof g) g
+        psiCurveCore true beta2 seed resamples g
+
+    /// <summary>
+    /// <c>psiCurve</c> for many weights at once (e.g. the hundreds of weights of a trace): series in
+    /// parallel, each with the same seed, so every curve equals <c>psiCurve beta2 seed resamples g</c>.
+    /// </summary>
+    /// <param name="beta2">Adam's β₂, 0 &lt; β₂ &lt; 1.</param>
+    /// <param name="seed">Seed shared by all series (each series' resample b uses stream b).</param>
+    /// <param name="resamples">Number of resamples B ≥ 2.</param>
+    /// <param name="series">One gradient series per weight; lengths may differ.</param>
+    /// <returns>One curve per series, in input order.</returns>
+    [<CompiledName("PsiCurves")>]
+    let psiCurves (beta2: float) (seed: int64) (resamples: int) (series: float[][]) : PrefixCurve[] =
+        checkBeta2 beta2
+        checkResamples resamples
+        Validation.minLength (nameof series) 1 "series" series
+        series |> Array.iteri (fun i g ->
+            if isNull g then invalidArg (nameof series) $"expected an array at index {i}, got null"
+            if g.Length = 0 then invalidArg (nameof series) $"expected a non-empty series at index {i}, got an empty array"
+            for j in 0 .. g.Length - 1 do
+                if Double.IsNaN g.[j] || Double.IsInfinity g.[j] then
+                    invalidArg (nameof series) $"expected finite values, got {Validation.formatValue g.[j]} in series {i} at index {j}")
+        let out = Array.zeroCreate<PrefixCurve> series.Length
+        Parallel.For(0, series.Length, fun i -> out.[i] <- psiCurveCore false beta2 seed resamples series.[i]) |> ignore
+        out
+
+    /// <summary>
+    /// <c>psiCurves</c> for the columns of a row-major float32 matrix — a trace of shape
+    /// [iterations, weights]: column j is the gradient series of weight j.
+    /// </summary>
+    /// <param name="beta2">Adam's β₂, 0 &lt; β₂ &lt; 1.</param>
+    /// <param name="seed">Seed shared by all columns.</param>
+    /// <param name="resamples">Number of resamples B ≥ 2.</param>
+    /// <param name="columns">Number of weights (columns) ≥ 1; <c>data.Length</c> must be a multiple of it.</param>
+    /// <param name="data">Row-major values: (iteration r, weight c) at <c>data[r * columns + c]</c>.</param>
+    /// <returns>One curve per column.</returns>
+    [<CompiledName("PsiCurvesOfColumns")>]
+    let psiCurvesOfColumns32 (beta2: float) (seed: int64) (resamples: int) (columns: int) (data: float32[]) : PrefixCurve[] =
+        Validation.notNull (nameof data) data
+        Validation.atLeast (nameof columns) 1 columns
+        if data.Length = 0 || data.Length % columns <> 0 then
+            invalidArg (nameof data) $"expected a non-empty length that is a multiple of columns = {columns}, got {data.Length}"
+        Validation.allFinite32 (nameof data) data
+        let rows = data.Length / columns
+        let series = Array.init columns (fun c -> Array.init rows (fun r -> float data.[r * columns + c]))
+        psiCurves beta2 seed resamples series
+
+    /// <summary>
+    /// The bootstrap curve of any prefix statistic (see <see cref="T:Research.Analysis.IPrefixStatistic"/>):
+    /// resample the series, push the resampled values one by one, and collect the mean and variance of
+    /// the statistic at every prefix length.
+    /// </summary>
+    /// <param name="create">Makes a fresh statistic; called once per worker thread.</param>
+    /// <param name="seed">Seed; resample b uses stream b.</param>
+    /// <param name="resamples">Number of resamples B ≥ 2.</param>
+    /// <param name="series">The series g₁..g_T: at least one finite value.</param>
+    /// <returns>The statistic of the original prefixes and its bootstrap mean and variance for each t.</returns>
+    [<CompiledName("PrefixCurve")>]
+    let prefixCurve (create: unit -> IPrefixStatistic) (seed: int64) (resamples: int) (series: float[]) : PrefixCurve =
+        checkResamples resamples
+        checkSeries (nameof series) series
+        let t = series.Length
+        let first = create ()
+        first.Reset()
+        let reference = series |> Array.map first.Push
+        let shift = reference |> Array.map (fun v -> if Double.IsInfinity v || Double.IsNaN v then 0.0 else v)
+        let curve =
+            runCurve true resamples t shift (fun () ->
+                let stat = create ()
+                fun b0 b1 rng s1 s2 inf -> genericBlock seed stat series shift b0 b1 rng s1 s2 inf)
+        { curve with Original = reference }

@@ -1,0 +1,395 @@
+namespace Research.Analysis
+
+open System
+open System.Collections.Generic
+open System.Threading.Tasks
+open MathNet.Numerics
+open MathNet.Numerics.Distributions
+
+/// <summary>The outcome of one Shapiro–Wilk test.</summary>
+type ShapiroWilkResult =
+    { /// The Shapiro–Wilk statistic W, in (0, 1]; values near 1 are consistent with normality.
+      W: float
+      /// The p-value of W under the null hypothesis of normality (Royston 1995), in [0, 1].
+      PValue: float
+      /// The sample size n.
+      N: int
+      /// <c>Some message</c> when the p-value is outside the range Royston validated (n &gt; 5000);
+      /// W itself is still exact.
+      Warning: string option }
+
+/// <summary>Why a sample could not be tested (the typed twin of the exceptions raised by
+/// <c>ShapiroWilk.test</c>).</summary>
+type ShapiroWilkError =
+    /// Fewer than three observations: W is undefined. Carries the sample size.
+    | TooFewValues of n: int
+    /// A NaN or infinite observation, at the given index.
+    | NonFiniteValue of index: int * value: float
+    /// All observations are equal (zero range): W is undefined. Carries the common value.
+    | ZeroRange of value: float
+
+    /// <summary>A sentence describing the problem and how to fix it.</summary>
+    member e.Message =
+        match e with
+        | TooFewValues n -> $"expected at least 3 observations (Shapiro–Wilk needs n ≥ 3), got {n}"
+        | NonFiniteValue (i, v) ->
+            $"expected finite values, got {Validation.formatValue v} at index {i}; remove or impute missing values before the call"
+        | ZeroRange v ->
+            $"expected a sample with non-zero range, got all values equal to {Validation.formatValue v}; W is undefined for a constant sample (R: \"all 'x' values are identical\")"
+
+/// <summary>
+/// The Shapiro–Wilk test of normality, by Royston's algorithm AS R94.
+/// </summary>
+/// <remarks>
+/// <para>Source: P. Royston (1995), "Remark AS R94: A remark on Algorithm AS 181: The W-test for
+/// normality", <i>Applied Statistics</i> 44(4), 547–551; ported from R's
+/// <c>src/library/stats/src/swilk.c</c> (R 4.2.2), which runs it in double precision with exact
+/// normal quantiles. The coefficients use <c>Normal.InvCDF</c> from MathNet.Numerics and the
+/// upper tail of the p-value uses <c>erfc</c>, the complementary form R's
+/// <c>pnorm(..., lower.tail = FALSE)</c> also uses, so tiny p-values keep their precision.</para>
+/// <para>Verified against <c>../shared/reference/shapiro.json</c>: R 4.2.2 <c>shapiro.test</c> to
+/// 1e-10 absolute on W and p for all 30 samples (n = 3 … 5000; the observed differences are around
+/// 1e-14), and scipy 1.10.1 <c>stats.shapiro</c> loosely (W within 2e-5; p within 1e-5 for n ≤ 100 and
+/// 1e-2 beyond), because scipy runs the same Fortran routine in single precision.</para>
+/// <para>Conventions kept from R: the sample is sorted first; when its range is below 1e-10 it is
+/// divided by the range before the computation; for n = 3 the exact p-value
+/// 6/π (asin √W − asin √¾) is used and clipped at 0 (scipy 1.10 can return a negative p there, scipy
+/// issue 18322); for n ≤ 11 and log(1 − W) ≥ γ(n) the p-value is 1e-99, as in R. Unlike R, samples
+/// with more than 5000 values are accepted: W is computed exactly and the result carries a
+/// <c>Warning</c> that the p-value approximation was validated only up to n = 5000.</para>
+/// </remarks>
+[<RequireQualifiedAccess>]
+module ShapiroWilk =
+
+    /// The largest n for which Royston validated the p-value approximation.
+    [<Literal>]
+    let MaxValidatedN = 5000
+
+    // ---- AS R94 polynomial coefficients (as in swilk.c) -------------------------------------
+    let private g = [| -2.273; 0.459 |]
+    let private c1 = [| 0.0; 0.221157; -0.147981; -2.07119; 4.434685; -2.706056 |]
+    let private c2 = [| 0.0; 0.042981; -0.293762; -1.752461; 5.682633; -3.582633 |]
+    let private c3 = [| 0.544; -0.39978; 0.025054; -6.714e-4 |]
+    let private c4 = [| 1.3822; -0.77857; 0.062767; -0.0020322 |]
+    let private c5 = [| -1.5861; -0.31082; -0.083751; 0.0038915 |]
+    let private c6 = [| -0.4803; -0.082676; 0.0030302 |]
+
+    /// AS 181.2: the polynomial cc[0] + cc[1] x + … evaluated in swilk.c's order.
+    let private poly (cc: float[]) (x: float) =
+        let nord = cc.Length
+        let mutable ret = cc.[0]
+        if nord > 1 then
+            let mutable p = x * cc.[nord - 1]
+            for j in nord - 2 .. -1 .. 1 do
+                p <- (p + cc.[j]) * x
+            ret <- ret + p
+        ret
+
+    /// Everything about W that depends on n only: computed once per sample size.
+    [<NoEquality; NoComparison>]
+    type internal Plan =
+        { N: int
+          /// Full antisymmetric coefficient vector in sorted-sample order (c_i = −c_{n+1−i}).
+          Coefficients: float[]
+          /// Coefficients centred by their (numerically tiny) mean, as swilk.c forms them.
+          Centred: float[]
+          /// Sum of squares of Centred.
+          Ssa: float }
+
+    let internal plan (n: int) : Plan =
+        let nn2 = n / 2
+        let a = Array.zeroCreate<float> (nn2 + 1) // 1-based, as in swilk.c
+        let an = float n
+        if n = 3 then
+            a.[1] <- 0.70710678 // swilk.c: sqrt(1/2) to 8 digits; R keeps this value
+        else
+            let an25 = an + 0.25
+            let mutable summ2 = 0.0
+            for i in 1 .. nn2 do
+                a.[i] <- Normal.InvCDF(0.0, 1.0, (float i - 0.375) / an25)
+                summ2 <- summ2 + a.[i] * a.[i]
+            summ2 <- summ2 * 2.0
+            let ssumm2 = sqrt summ2
+            let rsn = 1.0 / sqrt an
+            let a1 = poly c1 rsn - a.[1] / ssumm2
+            let mutable i1 = 2
+            let mutable fac = 0.0
+            if n > 5 then
+                i1 <- 3
+                let a2 = -a.[2] / ssumm2 + poly c2 rsn
+                fac <- sqrt ((summ2 - 2.0 * (a.[1] * a.[1]) - 2.0 * (a.[2] * a.[2]))
+                             / (1.0 - 2.0 * (a1 * a1) - 2.0 * (a2 * a2)))
+                a.[2] <- a2
+            else
+                fac <- sqrt ((summ2 - 2.0 * (a.[1] * a.[1])) / (1.0 - 2.0 * (a1 * a1)))
+            a.[1] <- a1
+            for i in i1 .. nn2 do
+                a.[i] <- a.[i] / -fac
+        // full vector in 0-based sorted order: position i pairs with j = n-1-i
+        let coef = Array.zeroCreate<float> n
+        for i in 0 .. n - 1 do
+            let j = n - 1 - i
+            if i <> j then coef.[i] <- float (sign (i - j)) * a.[1 + min i j]
+        // swilk.c accumulates sa as -a[1] + the signed coefficients in order; same sum here
+        let mutable sa = 0.0
+        for i in 0 .. n - 1 do
+            sa <- sa + coef.[i]
+        sa <- sa / an
+        let centred = Array.zeroCreate<float> n
+        let mutable ssa = 0.0
+        for i in 0 .. n - 1 do
+            let asa = coef.[i] - sa
+            centred.[i] <- asa
+            ssa <- ssa + asa * asa
+        { N = n; Coefficients = coef; Centred = centred; Ssa = ssa }
+
+    /// <summary>
+    /// The significance level of a given W for a sample of size n (AS R94's "W input negative"
+    /// mode): the p-value without the data.
+    /// </summary>
+    /// <param name="n">The sample size, n ≥ 3.</param>
+    /// <param name="w">The statistic, 0 ≤ W ≤ 1.</param>
+    /// <returns>The p-value in [0, 1]; 1e-99 where swilk.c returns it (n ≤ 11, log(1 − W) ≥ γ(n)).</returns>
+    [<CompiledName("PValue")>]
+    let pValue (n: int) (w: float) : float =
+        Validation.atLeast (nameof n) 3 n
+        if not (w >= 0.0 && w <= 1.0) then
+            invalidArg (nameof w) $"expected a W statistic in [0, 1], got {Validation.formatValue w}"
+        let w1 = 1.0 - w
+        let an = float n
+        if n = 3 then
+            // exact p-value; constants exactly as in swilk.c (6/pi and asin(sqrt(3/4)))
+            let pi6 = 1.90985931710274
+            let stqr = 1.04719755119660
+            let pw = pi6 * (asin (sqrt w) - stqr)
+            if pw < 0.0 then 0.0 else min pw 1.0
+        else
+            let y0 = log w1
+            let xx = log an
+            let mutable early = false
+            let mutable y = y0
+            let mutable m = 0.0
+            let mutable s = 0.0
+            if n <= 11 then
+                let gamma = poly g an
+                if y0 >= gamma then early <- true
+                else
+                    y <- -log (gamma - y0)
+                    m <- poly c3 an
+                    s <- exp (poly c4 an)
+            else
+                m <- poly c5 xx
+                s <- exp (poly c6 xx)
+            if early then 1e-99
+            else
+                // upper tail of N(m, s) at y via erfc: no cancellation for tiny p
+                0.5 * SpecialFunctions.Erfc((y - m) / (s * Constants.Sqrt2))
+
+    let private warningFor n =
+        if n > MaxValidatedN then
+            Some $"n = {n} exceeds {MaxValidatedN}, the largest sample size for which Royston's p-value approximation was validated: W is exact, the p-value is an extrapolation"
+        else None
+
+    /// W and p for a sorted, finite sample x[0..n-1] with non-zero range.
+    let internal ofSorted (p: Plan) (x: float[]) : ShapiroWilkResult =
+        let n = p.N
+        let mutable range = x.[n - 1] - x.[0]
+        if range < 1e-10 then
+            // R's shapiro.test rescales x by its range first (avoids ifault = 6 in swilk)
+            for i in 0 .. n - 1 do
+                x.[i] <- x.[i] / range
+            range <- x.[n - 1] - x.[0]
+        let an = float n
+        let mutable sx = 0.0
+        for i in 0 .. n - 1 do
+            sx <- sx + x.[i] / range
+        sx <- sx / an
+        let centred = p.Centred
+        let mutable ssx = 0.0
+        let mutable sax = 0.0
+        for i in 0 .. n - 1 do
+            let xsx = x.[i] / range - sx
+            ssx <- ssx + xsx * xsx
+            sax <- sax + centred.[i] * xsx
+        let ssa = p.Ssa
+        let ssassx = sqrt (ssa * ssx)
+        // 1 - W formed without cancellation, as in swilk.c; clamp rounding below zero (W = 1)
+        let w1 = max 0.0 ((ssassx - sax) * (ssassx + sax) / (ssa * ssx))
+        let w = 1.0 - w1
+        { W = w; PValue = pValue n w; N = n; Warning = warningFor n }
+
+    /// Checks a sample, copying it into buffer (sorted). Returns the error, if any.
+    let private load (x: float[]) (buffer: float[]) : ShapiroWilkError voption =
+        let n = x.Length
+        if n < 3 then ValueSome (TooFewValues n)
+        else
+            let mutable err = ValueNone
+            let mutable i = 0
+            while err.IsNone && i < n do
+                let v = x.[i]
+                if Double.IsNaN v || Double.IsInfinity v then err <- ValueSome (NonFiniteValue (i, v))
+                buffer.[i] <- v
+                i <- i + 1
+            if err.IsSome then err
+            else
+                Array.Sort(buffer, 0, n)
+                if buffer.[n - 1] = buffer.[0] then ValueSome (ZeroRange buffer.[0]) else ValueNone
+
+    let private load32 (x: float32[]) (buffer: float[]) : ShapiroWilkError voption =
+        let n = x.Length
+        if n < 3 then ValueSome (TooFewValues n)
+        else
+            let mutable err = ValueNone
+            let mutable i = 0
+            while err.IsNone && i < n do
+                let v = x.[i]
+                if Single.IsNaN v || Single.IsInfinity v then err <- ValueSome (NonFiniteValue (i, float v))
+                buffer.[i] <- float v
+                i <- i + 1
+            if err.IsSome then err
+            else
+                Array.Sort(buffer, 0, n)
+                if buffer.[n - 1] = buffer.[0] then ValueSome (ZeroRange buffer.[0]) else ValueNone
+
+    /// <summary>
+    /// Tests one sample; returns a typed error instead of raising for bad data.
+    /// </summary>
+    /// <param name="x">The sample (any order), at least 3 finite values, not all equal.</param>
+    /// <returns><c>Ok</c> with W, p and n, or <c>Error</c> saying why the sample cannot be tested.</returns>
+    [<CompiledName("TryTest")>]
+    let tryTest (x: float[]) : Result<ShapiroWilkResult, ShapiroWilkError> =
+        Validation.notNull (nameof x) x
+        let buffer = Array.zeroCreate (max 3 x.Length)
+        match load x buffer with
+        | ValueSome e -> Error e
+        | ValueNone -> Ok (ofSorted (plan x.Length) buffer)
+
+    /// <summary>
+    /// The Shapiro–Wilk test of one sample: W and its p-value (R's <c>shapiro.test</c>).
+    /// </summary>
+    /// <param name="x">The sample (any order; not modified), at least 3 finite values, not all equal.</param>
+    /// <returns>W, the p-value, n and a warning for n &gt; 5000.</returns>
+    /// <exception cref="T:System.ArgumentException">Fewer than 3 values, a NaN or infinite value, or zero range.</exception>
+    [<CompiledName("Test")>]
+    let test (x: float[]) : ShapiroWilkResult =
+        match tryTest x with
+        | Ok r -> r
+        | Error e -> invalidArg (nameof x) e.Message
+
+    /// <summary>
+    /// The coefficients a_i of W for sample size n, in the order of the sorted sample
+    /// (antisymmetric: a_i = −a_{n+1−i}; the middle one is 0 for odd n), so that
+    /// W = (Σ a_i x_(i))² / Σ (x_i − x̄)².
+    /// </summary>
+    /// <param name="n">The sample size, n ≥ 3.</param>
+    /// <returns>A fresh array of n coefficients.</returns>
+    [<CompiledName("Coefficients")>]
+    let coefficients (n: int) : float[] =
+        Validation.atLeast (nameof n) 3 n
+        Array.copy (plan n).Coefficients
+
+    // ---- batched forms ----------------------------------------------------------------------
+
+    /// Runs `one` for every series index in parallel with a per-worker buffer; plans are made once
+    /// per distinct length before the parallel loop.
+    let private runBatch (count: int) (lengthOf: int -> int)
+                         (loadInto: int -> float[] -> ShapiroWilkError voption)
+                         : Result<ShapiroWilkResult, ShapiroWilkError>[] =
+        let plans = Dictionary<int, Plan>()
+        let mutable maxLen = 3
+        for s in 0 .. count - 1 do
+            let n = lengthOf s
+            if n > maxLen then maxLen <- n
+            if n >= 3 && not (plans.ContainsKey n) then plans.[n] <- plan n
+        let results = Array.zeroCreate<Result<ShapiroWilkResult, ShapiroWilkError>> count
+        let body (s: int) (state: ParallelLoopState) (buffer: float[]) =
+            match loadInto s buffer with
+            | ValueSome e -> results.[s] <- Error e
+            | ValueNone -> results.[s] <- Ok (ofSorted plans.[lengthOf s] buffer)
+            buffer
+        Parallel.For(0, count, (fun () -> Array.zeroCreate<float> maxLen), body, ignore) |> ignore
+        results
+
+    let private unwrap (name: string) (results: Result<ShapiroWilkResult, ShapiroWilkError>[]) =
+        results
+        |> Array.mapi (fun s r ->
+            match r with
+            | Ok v -> v
+            | Error e -> invalidArg name $"series {s}: {e.Message}")
+
+    /// <summary>
+    /// Tests many series at once, each with its own typed outcome. Coefficients are computed once
+    /// per distinct length and the series are spread over all cores.
+    /// </summary>
+    /// <param name="series">The series; lengths may differ.</param>
+    /// <returns>One result per series, in the input order.</returns>
+    [<CompiledName("TryTestMany")>]
+    let tryTestMany (series: float[][]) : Result<ShapiroWilkResult, ShapiroWilkError>[] =
+        Validation.notNull (nameof series) series
+        series |> Array.iteri (fun i s -> if isNull s then invalidArg (nameof series) $"expected an array at index {i}, got null")
+        runBatch series.Length (fun s -> series.[s].Length) (fun s buf -> load series.[s] buf)
+
+    /// <summary>Tests many series at once (see <c>tryTestMany</c>); raises on the first bad series.</summary>
+    /// <param name="series">The series; lengths may differ.</param>
+    /// <returns>One result per series, in the input order.</returns>
+    /// <exception cref="T:System.ArgumentException">A series is too short, has a NaN/infinite value or zero range (the message names its index).</exception>
+    [<CompiledName("TestMany")>]
+    let testMany (series: float[][]) : ShapiroWilkResult[] =
+        tryTestMany series |> unwrap (nameof series)
+
+    /// <summary>Single-precision twin of <c>tryTestMany</c> (trace files are float32; values are widened to double).</summary>
+    /// <param name="series">The series; lengths may differ.</param>
+    /// <returns>One result per series, in the input order.</returns>
+    [<CompiledName("TryTestMany")>]
+    let tryTestMany32 (series: float32[][]) : Result<ShapiroWilkResult, ShapiroWilkError>[] =
+        Validation.notNull (nameof series) series
+        series |> Array.iteri (fun i s -> if isNull s then invalidArg (nameof series) $"expected an array at index {i}, got null")
+        runBatch series.Length (fun s -> series.[s].Length) (fun s buf -> load32 series.[s] buf)
+
+    /// <summary>Single-precision twin of <c>testMany</c>.</summary>
+    /// <param name="series">The series; lengths may differ.</param>
+    /// <returns>One result per series, in the input order.</returns>
+    /// <exception cref="T:System.ArgumentException">A series is too short, has a NaN/infinite value or zero range.</exception>
+    [<CompiledName("TestMany")>]
+    let testMany32 (series: float32[][]) : ShapiroWilkResult[] =
+        tryTestMany32 series |> unwrap (nameof series)
+
+    let private loadColumn (data: float32[]) (columns: int) (rows: int) (c: int) (buffer: float[]) =
+        let mutable err = ValueNone
+        let mutable r = 0
+        while err.IsNone && r < rows do
+            let v = data.[r * columns + c]
+            if Single.IsNaN v || Single.IsInfinity v then err <- ValueSome (NonFiniteValue (r, float v))
+            buffer.[r] <- float v
+            r <- r + 1
+        if err.IsSome then err
+        else
+            Array.Sort(buffer, 0, rows)
+            if buffer.[rows - 1] = buffer.[0] then ValueSome (ZeroRange buffer.[0]) else ValueNone
+
+    /// <summary>
+    /// Tests every column of a row-major float32 matrix — the layout of a trace file, shape
+    /// [iterations, weights] — with a typed outcome per column.
+    /// </summary>
+    /// <param name="columns">The number of series (columns), ≥ 1; <c>data.Length</c> must be a multiple of it.</param>
+    /// <param name="data">Row-major values: element (row r, column c) is <c>data[r * columns + c]</c>.</param>
+    /// <returns>One result per column; each series has <c>data.Length / columns</c> values.</returns>
+    [<CompiledName("TryTestColumns")>]
+    let tryTestColumns32 (columns: int) (data: float32[]) : Result<ShapiroWilkResult, ShapiroWilkError>[] =
+        Validation.notNull (nameof data) data
+        Validation.atLeast (nameof columns) 1 columns
+        if data.Length % columns <> 0 then
+            invalidArg (nameof data) $"expected a length that is a multiple of columns = {columns}, got {data.Length}"
+        let rows = data.Length / columns
+        if rows < 3 then
+            invalidArg (nameof data) $"expected at least 3 rows (Shapiro–Wilk needs n ≥ 3 per series), got {rows} rows of {columns} columns"
+        runBatch columns (fun _ -> rows) (loadColumn data columns rows)
+
+    /// <summary>Tests every column of a row-major float32 matrix (see <c>tryTestColumns32</c>); raises on the first bad column.</summary>
+    /// <param name="columns">The number of series (columns).</param>
+    /// <param name="data">Row-major values, shape [rows, columns].</param>
+    /// <returns>One result per column.</returns>
+    /// <exception cref="T:System.ArgumentException">Bad shape, or a column with NaN/infinite values or zero range.</exception>
+    [<CompiledName("TestColumns")>]
+    let testColumns32 (columns: int) (data: float32[]) : ShapiroWilkResult[] =
+        tryTestColumns32 columns data |> unwrap (nameof data)

@@ -1,2 +1,0 @@
-namespace Research.Analysis
-module internal Placeholder = let x = 0

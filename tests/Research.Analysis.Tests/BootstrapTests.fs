@@ -1,0 +1,234 @@
+/// Tests of Bootstrap: intervals against scipy 1.10.1 stats.bootstrap on stored replicates
+/// (reference/bootstrap_scipy.json, made by reference/make_bootstrap_reference.py); the ψ prefix
+/// fast path against a direct computation with AdaptiveLR.psi on explicit resamples.
+module Research.Analysis.Tests.BootstrapTests
+
+open System
+open System.IO
+open System.Text.Json
+open Expecto
+open Research.Analysis
+open Research.Tests
+open Research.Analysis.Tests.Support
+
+type private ScipyCase =
+    { Name: string; Statistic: string; Level: float; X: float[]; Replicates: float[]; Estimate: float
+      Percentile: float * float; BCa: float * float; StandardError: float }
+
+let private scipyCases =
+    lazy (
+        use doc = JsonDocument.Parse(File.ReadAllText(localReference "bootstrap_scipy.json"))
+        let root = doc.RootElement.Clone()
+        let pair (e: JsonElement) = Reference.num (Reference.prop "low" e), Reference.num (Reference.prop "high" e)
+        [ for c in (Reference.prop "cases" root).EnumerateArray() ->
+            { Name = (Reference.prop "name" c).GetString()
+              Statistic = (Reference.prop "statistic" c).GetString()
+              Level = Reference.num (Reference.prop "level" c)
+              X = Reference.floats (Reference.prop "x" c)
+              Replicates = Reference.floats (Reference.prop "replicates" c)
+              Estimate = Reference.num (Reference.prop "estimate" c)
+              Percentile = pair (Reference.prop "percentile" c)
+              BCa = pair (Reference.prop "BCa" c)
+              StandardError = Reference.num (Reference.prop "standard_error" c) } ])
+
+let private mean (x: float[]) = Array.sum x / float x.Length
+let private stdDdof1 (x: float[]) =
+    let m = mean x
+    sqrt ((x |> Array.sumBy (fun v -> (v - m) * (v - m))) / float (x.Length - 1))
+let private median (x: float[]) =
+    let s = Array.sort x
+    let n = s.Length
+    if n % 2 = 1 then s.[n / 2] else 0.5 * (s.[n / 2 - 1] + s.[n / 2])
+
+let private statistic name : float[] -> float =
+    match name with
+    | "mean" -> mean
+    | "std_ddof1" -> stdDdof1
+    | "median" -> median
+    | other -> failwithf "unknown statistic %s" other
+
+/// Direct, allocation-heavy reference for the ψ curve: explicit resampled arrays (same generator
+/// streams), AdaptiveLR.psi on each, then a two-pass mean and variance per t.
+let private naivePsiCurve (beta2: float) (seed: int64) (b: int) (g: float[]) =
+    let t = g.Length
+    let psis =
+        Array.init b (fun r ->
+            let rng = Xoshiro256StarStar(seed, int64 r)
+            let resampled = Array.init t (fun _ -> g.[rng.NextInt t])
+            AdaptiveLR.psi beta2 resampled)
+    let means = Array.init t (fun i -> (psis |> Array.sumBy (fun p -> p.[i])) / float b)
+    let vars = Array.init t (fun i -> (psis |> Array.sumBy (fun p -> (p.[i] - means.[i]) ** 2.0)) / float (b - 1))
+    means, vars
+
+/// A running mean as a prefix statistic (for the generic path).
+type private RunningMean() =
+    let mutable s = 0.0
+    let mutable n = 0
+    interface IPrefixStatistic with
+        member _.Reset() = s <- 0.0; n <- 0
+        member _.Push v =
+            s <- s + v
+            n <- n + 1
+            s / float n
+
+let private psiSeries =
+    lazy (
+        let root = Reference.load "psi.json"
+        [ for s in (Reference.prop "series" root).EnumerateArray() ->
+            (Reference.prop "name" s).GetString(), Reference.floats (Reference.prop "g" s) ])
+
+[<Tests>]
+let tests =
+    testList "Bootstrap" [
+        testList "scipy 1.10.1 stats.bootstrap on the same replicates (reference/bootstrap_scipy.json), to 1e-12" [
+            for c in scipyCases.Force() do
+                yield testCase $"{c.Name}: percentile interval" <| fun () ->
+                    let ci = Bootstrap.percentileInterval c.Level c.Replicates
+                    close 1e-12 "low" (fst c.Percentile) ci.Lower
+                    close 1e-12 "high" (snd c.Percentile) ci.Upper
+                yield testCase $"{c.Name}: BCa interval (jackknife acceleration)" <| fun () ->
+                    match Bootstrap.tryBcaInterval c.Level (statistic c.Statistic) c.X c.Replicates with
+                    | Error e -> failtestf "BCa undefined: %s" e
+                    | Ok ci ->
+                        close 1e-12 "low" (fst c.BCa) ci.Lower
+                        close 1e-12 "high" (snd c.BCa) ci.Upper
+                yield testCase $"{c.Name}: standard error (np.std ddof=1) and estimate" <| fun () ->
+                    close 1e-13 "estimate" c.Estimate ((statistic c.Statistic) c.X)
+                    let reps = c.Replicates
+                    let m = mean reps
+                    let se = sqrt ((reps |> Array.sumBy (fun r -> (r - m) ** 2.0)) / float (reps.Length - 1))
+                    closeRel 1e-12 "standard error" c.StandardError se
+        ]
+
+        testList "resampling" [
+            testCase "the same seed gives the same replicates; resample b does not depend on B" <| fun () ->
+                let x = Array.init 30 (fun i -> float (i * i % 17))
+                let a = Bootstrap.replicates 3L 500 mean x
+                let b = Bootstrap.replicates 3L 500 mean x
+                let c = Bootstrap.replicates 3L 200 mean x
+                Expect.sequenceEqual a b "same seed"
+                Expect.sequenceEqual a.[0..199] c "first 200 resamples of B = 500 equal B = 200"
+                let d = Bootstrap.replicates 4L 500 mean x
+                Expect.notEqual a d "another seed"
+            testCase "each resample draws n indices with replacement from its own stream (seed, b)" <| fun () ->
+                let x = Array.init 25 float
+                let reps = Bootstrap.replicates 9L 50 (fun r -> r |> Array.mapi (fun i v -> v * Math.Pow(100.0, float i)) |> Array.sum) x
+                for b in 0 .. 49 do
+                    let rng = Xoshiro256StarStar(9L, int64 b)
+                    let idx = Array.init 25 (fun _ -> rng.NextInt 25)
+                    let expected = idx |> Array.mapi (fun i k -> float k * Math.Pow(100.0, float i)) |> Array.sum
+                    Expect.equal reps.[b] expected $"resample {b}"
+            testCase "bootstrap variance of the mean ≈ σ²/n (plug-in variance, ddof 0) within 5% at B = 20000" <| fun () ->
+                let rng = Xoshiro256StarStar(1L, 0L)
+                let x = Array.init 40 (fun _ -> rng.NextNormal() * 3.0)
+                let est = Bootstrap.estimate 17L 20000 mean x
+                let m = mean x
+                let plugIn = (x |> Array.sumBy (fun v -> (v - m) ** 2.0)) / 40.0 / 40.0
+                // relative SE of a variance estimate from B draws is ~sqrt(2/B) = 1%: 5% is 5 SE
+                closeRel 0.05 "variance of the mean" plugIn est.Variance
+                close 1e-15 "estimate" m est.Estimate
+                closeRel 1e-15 "SE = sqrt(variance)" (sqrt est.Variance) est.StandardError
+                Expect.isLessThan (abs est.Bias) (0.05 * sqrt plugIn) "bias of the mean is ~0"
+            testCase "percentile and BCa from tryConfidenceInterval match the interval functions on the same replicates" <| fun () ->
+                let rng = Xoshiro256StarStar(2L, 0L)
+                let x = Array.init 35 (fun _ -> exp (rng.NextNormal()))
+                let reps = Bootstrap.replicates 5L 3000 mean x
+                let p = Bootstrap.tryConfidenceInterval Percentile 0.9 5L 3000 mean x
+                let b = Bootstrap.tryConfidenceInterval BCa 0.9 5L 3000 mean x
+                Expect.equal p (Ok (Bootstrap.percentileInterval 0.9 reps)) "percentile"
+                Expect.equal b (Bootstrap.tryBcaInterval 0.9 mean x reps) "BCa"
+        ]
+
+        testList "BCa where it is undefined returns an error value, not NaN" [
+            testCase "all replicates below the estimate (z0 infinite)" <| fun () ->
+                // the number of distinct values: every resample with a repeat has fewer than the sample
+                let distinct (x: float[]) = float (Array.distinct x).Length
+                let x = Array.init 30 float
+                let reps = Bootstrap.replicates 1L 200 distinct x
+                match Bootstrap.tryBcaInterval 0.95 distinct x reps with
+                | Error e -> Expect.stringContains e "one side" "message"
+                | Ok ci -> failtestf "expected an error, got %A" ci
+            testCase "a statistic no observation moves (jackknife 0/0)" <| fun () ->
+                let x = Array.init 30 float
+                let constant (_: float[]) = 1.0
+                let reps = Array.create 100 1.0
+                match Bootstrap.tryBcaInterval 0.95 constant x reps with
+                | Error e -> Expect.stringContains e "0/0" "message"
+                | Ok ci -> failtestf "expected an error, got %A" ci
+        ]
+
+        testList "ψ prefix curve (fast path)" [
+            for name, g in psiSeries.Force() ->
+                testCase $"{name} (psi.json g): equals explicit resampling + AdaptiveLR.psi, T = 100, B = 300 (mean 1e-12, variance 1e-10)" <| fun () ->
+                    let curve = Bootstrap.psiCurve 0.999 123L 300 g
+                    let means, vars = naivePsiCurve 0.999 123L 300 g
+                    let psi = AdaptiveLR.psi 0.999 g
+                    for t in 0 .. g.Length - 1 do
+                        closeRel 1e-13 $"original ψ_{t + 1}" psi.[t] curve.Original.[t]
+                        closeRel 1e-12 $"mean ψ_{t + 1}" means.[t] curve.Mean.[t]
+                        // one-pass sums of deviations from the original ψ_t (fast path) vs two-pass
+                        // (reference): they differ by ~ε·B·(bias/sd)², ~1e-12 here; 1e-10 relative,
+                        // with an absolute floor for the constant series, whose variance is 0
+                        close (1e-10 * vars.[t] + 1e-20 * means.[t] * means.[t]) $"variance ψ_{t + 1}" vars.[t] curve.Variance.[t]
+                        Expect.equal curve.Unbounded.[t] 0 "no unbounded resamples"
+            yield testCase "a constant series has exactly zero bootstrap variance" <| fun () ->
+                let curve = Bootstrap.psiCurve 0.999 1L 100 (Array.create 50 0.01)
+                Expect.isTrue (curve.Variance |> Array.forall ((=) 0.0)) "all zero"
+            yield testCase "psiCurves (sequential blocks per series) equals psiCurve (parallel blocks) bit for bit" <| fun () ->
+                let series = psiSeries.Force() |> List.map snd |> List.toArray
+                let batch = Bootstrap.psiCurves 0.999 77L 257 series
+                for i in 0 .. series.Length - 1 do
+                    let single = Bootstrap.psiCurve 0.999 77L 257 series.[i]
+                    Expect.sequenceEqual batch.[i].Mean single.Mean $"series {i} mean"
+                    Expect.sequenceEqual batch.[i].Variance single.Variance $"series {i} variance"
+            yield testCase "psiCurvesOfColumns32 equals psiCurves on the widened columns" <| fun () ->
+                let rng = Xoshiro256StarStar(3L, 0L)
+                let rows, cols = 40, 6
+                let data = Array.init (rows * cols) (fun _ -> float32 (rng.NextNormal() * 1e-3))
+                let flat = Bootstrap.psiCurvesOfColumns32 0.999 5L 64 cols data
+                let jagged = Bootstrap.psiCurves 0.999 5L 64 (Array.init cols (fun c -> Array.init rows (fun r -> float data.[r * cols + c])))
+                for c in 0 .. cols - 1 do
+                    Expect.sequenceEqual flat.[c].Variance jagged.[c].Variance $"column {c}"
+            yield testCase "exact zeros: unbounded resamples are counted and reported as +∞, never NaN" <| fun () ->
+                let g = [| 0.0; 0.1; 0.0; 0.2; 0.05; 0.0 |]
+                let curve = Bootstrap.psiCurve 0.999 2L 400 g
+                Expect.isGreaterThan curve.Unbounded.[0] 0 "some resamples start with a zero"
+                Expect.equal curve.Variance.[0] infinity "variance at t = 1"
+                Expect.isFalse (curve.Variance |> Array.exists Double.IsNaN) "no NaN"
+                Expect.isFalse (curve.Mean |> Array.exists Double.IsNaN) "no NaN"
+                Expect.equal curve.Original.[0] infinity "ψ_1 of the original series (g₁ = 0)"
+            yield testCase "generic prefix statistic (running mean) equals explicit resampling" <| fun () ->
+                let g = (psiSeries.Force() |> List.last |> snd)
+                let curve = Bootstrap.prefixCurve (fun () -> RunningMean() :> IPrefixStatistic) 8L 200 g
+                let t = g.Length
+                let paths =
+                    Array.init 200 (fun r ->
+                        let rng = Xoshiro256StarStar(8L, int64 r)
+                        let res = Array.init t (fun _ -> g.[rng.NextInt t])
+                        Array.init t (fun i -> mean res.[0..i]))
+                for i in 0 .. t - 1 do
+                    let m = (paths |> Array.sumBy (fun p -> p.[i])) / 200.0
+                    let v = (paths |> Array.sumBy (fun p -> (p.[i] - m) ** 2.0)) / 199.0
+                    closeRel 1e-10 $"mean at t = {i + 1}" m curve.Mean.[i]
+                    closeRel 1e-9 $"variance at t = {i + 1}" v curve.Variance.[i]
+        ]
+
+        testList "bad input: the error names the argument and the problem" [
+            testCase "fewer than 2 resamples" <| fun () ->
+                throwsArg "resamples" [ "at least 2 resamples"; "got 1" ] (fun () -> Bootstrap.replicates 1L 1 mean [| 1.0; 2.0 |])
+            testCase "empty data" <| fun () ->
+                throwsArg "data" [ "at least 2"; "empty" ] (fun () -> Bootstrap.replicates 1L 10 mean [||])
+            testCase "NaN in the data" <| fun () ->
+                throwsArg "data" [ "finite"; "NaN"; "index 1" ] (fun () -> Bootstrap.estimate 1L 10 mean [| 1.0; nan |])
+            testCase "confidence level outside (0, 1)" <| fun () ->
+                throwsArg "level" [ "0 < level < 1"; "got 95" ] (fun () -> Bootstrap.percentileInterval 95.0 [| 1.0; 2.0 |])
+            testCase "a statistic that returns NaN on a resample" <| fun () ->
+                throwsArg "statistic" [ "NaN"; "resample" ] (fun () -> Bootstrap.replicates 1L 10 (fun _ -> nan) [| 1.0; 2.0 |])
+            testCase "β₂ outside (0, 1) for the ψ curve" <| fun () ->
+                throwsArg "beta2" [ "0 < beta2 < 1"; "got 1" ] (fun () -> Bootstrap.psiCurve 1.0 1L 10 [| 1.0 |])
+            testCase "infinite gradient in one series of a batch names the series and index" <| fun () ->
+                throwsArg "series" [ "finite"; "series 1"; "index 2" ] (fun () -> Bootstrap.psiCurves 0.999 1L 10 [| [| 1.0 |]; [| 1.0; 2.0; infinity |] |])
+            testCase "flat data not a multiple of the column count" <| fun () ->
+                throwsArg "data" [ "multiple of columns = 3"; "got 7" ] (fun () -> Bootstrap.psiCurvesOfColumns32 0.999 1L 10 3 (Array.zeroCreate 7))
+        ]
+    ]
