@@ -1,0 +1,308 @@
+namespace Research.Analysis
+
+open System
+open MathNet.Numerics.Distributions
+
+/// Settings of the gradient-distribution analysis (every number the report depends on).
+type AnalysisOptions =
+    { /// Significance level of the Shapiro–Wilk tests and of Holm/BH (default 0.05).
+      Alpha: float
+      /// Components of the per-neuron mixture (the notebook's 5).
+      MixtureComponents: int
+      /// EM restarts per mixture fit (k-means++ initialisation).
+      MixtureRestarts: int
+      /// Bootstrap resamples B for the ψ variance curves (the notebook's 1,000).
+      BootstrapResamples: int
+      /// Weights per group (normality rejected / not rejected) whose ψ variance is bootstrapped;
+      /// chosen at random with the seed (all weights when fewer).
+      WeightsPerGroup: int
+      /// Seed for every random choice of the analysis.
+      Seed: int64
+      /// The "early" window [first, last] of iterations for the variance comparisons.
+      EarlyWindow: int * int
+      /// Bins of the per-neuron histograms.
+      HistogramBins: int }
+
+    /// The defaults the study uses.
+    static member Default =
+        { Alpha = 0.05; MixtureComponents = 5; MixtureRestarts = 3; BootstrapResamples = 1000; WeightsPerGroup = 200
+          Seed = 0L; EarlyWindow = (10, 30); HistogramBins = 80 }
+
+/// Normality results for one neuron (row of the block).
+type NeuronNormality =
+    { Neuron: int
+      /// Weights whose series could be tested (non-constant).
+      Tested: int
+      /// Rejected at α without correction.
+      Rejected: int
+      /// Rejected by Holm over all tested weights.
+      HolmRejected: int
+      /// Rejected by Benjamini–Hochberg over all tested weights.
+      BhRejected: int }
+
+/// The 1-D mixture fitted to one neuron's pooled gradients, with goodness of fit.
+type NeuronMixture =
+    { Neuron: int
+      /// The fit with the requested number of components.
+      Fit: MixtureFit
+      /// BIC for k = 1 … MixtureComponents.
+      BicByComponents: float[]
+      /// Kolmogorov–Smirnov distance sup |F_n − F_mixture| of the pooled gradients.
+      KsDistance: float
+      /// Histogram bin edges and densities of the pooled gradients (for the figure).
+      BinEdges: float[]
+      Densities: float[] }
+
+/// Summary over weights of a per-t curve: median and 10%/90% quantiles at each t (NaN where undefined).
+type CurveBand =
+    { Median: float[]
+      Q10: float[]
+      Q90: float[]
+      /// Weights in the group.
+      Weights: int }
+
+/// Bootstrap variance of the adaptive learning rate for one group of weights.
+type VarianceGroup =
+    { /// "normal" (not rejected) or "non-normal" (rejected).
+      Group: string
+      /// The weights (flat indices) analysed.
+      WeightIndices: int[]
+      /// Per weight: normalised variance m_t²·Var*[ψ_t]·σ̂² at each t (NaN where the optimizer does not use ψ).
+      NormalisedVariance: float[][]
+      /// Per weight: bootstrap variance / theoretical variance at each t (NaN where undefined).
+      RatioToTheory: float[][]
+      /// Band of the normalised variance.
+      Band: CurveBand
+      /// Weights dropped because a resampled prefix was all zeros (ψ unbounded).
+      DroppedUnbounded: int }
+
+/// Everything the study computes for one optimizer's trace.
+type OptimizerAnalysis =
+    { Trace: GradientTrace
+      /// Shapiro–Wilk p-value per weight (NaN for weights whose series is constant).
+      PValues: float[]
+      /// Shapiro–Wilk W per weight (NaN for constant series).
+      W: float[]
+      /// Weights with a constant series (e.g. dead ReLU inputs), excluded from the tests.
+      Constant: int
+      /// Weights tested.
+      Tested: int
+      /// Rejected at α, no correction.
+      Rejected: int
+      /// Holm over the tested weights.
+      Holm: MultipleTesting.Adjustment
+      /// Benjamini–Hochberg over the tested weights.
+      BenjaminiHochberg: MultipleTesting.Adjustment
+      PerNeuron: NeuronNormality[]
+      Mixtures: NeuronMixture[]
+      /// The multiplier m_t of ψ_t in the update: 1 for Adam, r_t (t with ρ_t &gt; 5) for RAdam, lr_t/lr for warmup.
+      Multiplier: float[]
+      /// What the multiplier is, in words.
+      MultiplierText: string
+      /// Theoretical normalised variance of m_t·ψ_t: m_t²·ρ_t/(2(ρ_t−2)(ρ_t−4)) (NaN where ρ_t ≤ 4 or unused).
+      Theory: float[]
+      Normal: VarianceGroup
+      NonNormal: VarianceGroup
+      Seconds: float }
+
+/// The gradient-distribution analysis of the notebook, corrected: for each optimizer, from its own
+/// trace: Shapiro–Wilk per weight, Holm and BH, a k-component mixture per neuron with goodness of
+/// fit, and the bootstrap variance of the adaptive learning rate for weights whose normality is and
+/// is not rejected, against Liu et al.'s theory.
+module GradientAnalysis =
+
+    /// Quantile (linear interpolation, numpy's default) of finite values; NaN when there are none.
+    let quantile (q: float) (values: float[]) : float =
+        let v = values |> Array.filter Double.IsFinite |> Array.sort
+        if v.Length = 0 then nan
+        else
+            let h = float (v.Length - 1) * q
+            let lo = int (floor h)
+            let hi = min (v.Length - 1) (lo + 1)
+            v.[lo] + (h - float lo) * (v.[hi] - v.[lo])
+
+    /// Median, 10% and 90% across weights at each t.
+    let band (perWeight: float[][]) : CurveBand =
+        if perWeight.Length = 0 then { Median = [||]; Q10 = [||]; Q90 = [||]; Weights = 0 }
+        else
+            let t = perWeight.[0].Length
+            let column i = perWeight |> Array.map (fun w -> w.[i])
+            { Median = Array.init t (fun i -> quantile 0.5 (column i))
+              Q10 = Array.init t (fun i -> quantile 0.1 (column i))
+              Q90 = Array.init t (fun i -> quantile 0.9 (column i))
+              Weights = perWeight.Length }
+
+    /// Kolmogorov–Smirnov distance between the sample and a mixture's CDF.
+    let ksDistance (model: MixtureParameters) (x: float[]) : float =
+        let sorted = Array.sort x
+        let n = float sorted.Length
+        let sds = model.Variances |> Array.map sqrt
+        let cdf v =
+            let mutable s = 0.0
+            for j in 0 .. model.Weights.Length - 1 do
+                s <- s + model.Weights.[j] * Normal.CDF(model.Means.[j], sds.[j], v)
+            s
+        let mutable d = 0.0
+        for i in 0 .. sorted.Length - 1 do
+            let f = cdf sorted.[i]
+            d <- max d (max (abs (f - float (i + 1) / n)) (abs (f - float i / n)))
+        d
+
+    /// Histogram as densities (area 1) over equal-width bins spanning the 0.5%–99.5% quantiles.
+    let histogram (bins: int) (x: float[]) : float[] * float[] =
+        let lo = quantile 0.005 x
+        let hi = quantile 0.995 x
+        let lo, hi = if hi > lo then lo, hi else lo - 0.5, lo + 0.5
+        let width = (hi - lo) / float bins
+        let counts = Array.zeroCreate<float> bins
+        for v in x do
+            if v >= lo && v <= hi then
+                let b = min (bins - 1) (int ((v - lo) / width))
+                counts.[b] <- counts.[b] + 1.0
+        let total = float x.Length
+        Array.init (bins + 1) (fun i -> lo + float i * width), counts |> Array.map (fun c -> c / (total * width))
+
+    /// The multiplier of ψ_t in each optimizer's update and its description.
+    let multiplier (trace: GradientTrace) : float[] * string =
+        let t = trace.Iterations
+        match trace.Optimizer with
+        | "RAdam" ->
+            let steps = AdaptiveLR.radamSteps AdaptiveLR.PyTorchThreshold trace.Beta2 (Array.create t 1.0)
+            steps |> Array.map (function Adapted(r, _) -> r | Unadapted -> nan),
+            "r_t where ρ_t > 5 (PyTorch's threshold); RAdam does not use ψ_t for t ≤ 5"
+        | _ when trace.LearningRate.Length >= t && trace.LearningRate |> Array.exists (fun l -> abs (l - trace.BaseLearningRate) > 1e-12 * trace.BaseLearningRate) ->
+            Array.init t (fun i -> trace.LearningRate.[i] / trace.BaseLearningRate), "lr_t / lr (the schedule's factor, e.g. warmup)"
+        | _ -> Array.create t 1.0, "1 (Adam's ψ_t itself)"
+
+    let private pickWeights (seed: int64) (count: int) (candidates: int[]) =
+        if candidates.Length <= count then candidates
+        else
+            let rng = Random(int (seed % int64 Int32.MaxValue))
+            let a = Array.copy candidates
+            for i in a.Length - 1 .. -1 .. 1 do
+                let j = rng.Next(i + 1)
+                let tmp = a.[i]
+                a.[i] <- a.[j]
+                a.[j] <- tmp
+            a.[.. count - 1] |> Array.sort
+
+    let private varianceGroup (options: AnalysisOptions) (trace: GradientTrace) (m: float[]) (theory: float[]) (name: string) (seed: int64) (candidates: int[]) =
+        let chosen = pickWeights seed options.WeightsPerGroup candidates
+        let curves = Bootstrap.psiCurves trace.Beta2 seed options.BootstrapResamples (chosen |> Array.map (fun w -> trace.Series.[w]))
+        let keep = [| for i in 0 .. chosen.Length - 1 do if curves.[i].Unbounded |> Array.forall (fun u -> u = 0) then yield i |]
+        let normalised =
+            keep |> Array.map (fun i ->
+                let g = trace.Series.[chosen.[i]]
+                let sigma2 = (g |> Array.sumBy (fun x -> x * x)) / float g.Length
+                Array.init trace.Iterations (fun t -> m.[t] * m.[t] * curves.[i].Variance.[t] * sigma2))
+        let ratio = normalised |> Array.map (fun v -> Array.init v.Length (fun t -> if Double.IsFinite theory.[t] && theory.[t] > 0.0 then v.[t] / theory.[t] else nan))
+        { Group = name
+          WeightIndices = keep |> Array.map (fun i -> chosen.[i])
+          NormalisedVariance = normalised
+          RatioToTheory = ratio
+          Band = band normalised
+          DroppedUnbounded = chosen.Length - keep.Length }
+
+    /// Analyses one trace. <paramref name="progress"/> receives one line per stage.
+    let analyse (options: AnalysisOptions) (progress: string -> unit) (trace: GradientTrace) : OptimizerAnalysis =
+        if not (options.Alpha > 0.0 && options.Alpha < 1.0) then
+            invalidArg (nameof options) $"Alpha: expected 0 < α < 1, got {options.Alpha}"
+        let clock = Diagnostics.Stopwatch.StartNew()
+        let nW = trace.Series.Length
+        // 1. Shapiro–Wilk on every per-weight series (constant series are reported, not tested).
+        let sw = ShapiroWilk.tryTestMany trace.Series
+        let pValues = sw |> Array.map (function Ok r -> r.PValue | Error _ -> nan)
+        let ws = sw |> Array.map (function Ok r -> r.W | Error _ -> nan)
+        let tested = [| for i in 0 .. nW - 1 do if not (Double.IsNaN pValues.[i]) then yield i |]
+        let testedP = tested |> Array.map (fun i -> pValues.[i])
+        if tested.Length = 0 then
+            invalidArg (nameof trace) $"no weight of {trace.Directory} has a non-constant gradient series; nothing to test"
+        let holm = MultipleTesting.holm options.Alpha testedP
+        let bh = MultipleTesting.benjaminiHochberg options.Alpha testedP
+        let rejectedRaw = testedP |> Array.filter (fun p -> p <= options.Alpha) |> Array.length
+        progress $"    Shapiro–Wilk on {nW} series: {rejectedRaw}/{tested.Length} rejected at α = {options.Alpha}; Holm {holm.RejectedCount}, BH {bh.RejectedCount} ({sw.Length - tested.Length} constant)"
+        let neuronOf w = w / trace.Inputs
+        let perNeuron =
+            Array.init trace.Neurons (fun n ->
+                let idx = [| for j in 0 .. tested.Length - 1 do if neuronOf tested.[j] = n then yield j |]
+                { Neuron = n
+                  Tested = idx.Length
+                  Rejected = idx |> Array.filter (fun j -> testedP.[j] <= options.Alpha) |> Array.length
+                  HolmRejected = idx |> Array.filter (fun j -> holm.Reject.[j]) |> Array.length
+                  BhRejected = idx |> Array.filter (fun j -> bh.Reject.[j]) |> Array.length })
+        // 2. Mixtures of the pooled gradients of each neuron.
+        let mixtures =
+            Array.init trace.Neurons (fun n ->
+                let pooled = [| for i in 0 .. trace.Inputs - 1 do yield! trace.Series.[n * trace.Inputs + i] |]
+                let fitK k =
+                    GaussianMixture.fit
+                        { MixtureOptions.Create k with Restarts = options.MixtureRestarts; Seed = options.Seed + int64 n } pooled
+                let distinct = pooled |> Array.distinct |> Array.length
+                let ks = [| 1 .. min options.MixtureComponents distinct |]
+                let fits = ks |> Array.map fitK
+                let fit = fits.[fits.Length - 1]
+                let edges, dens = histogram options.HistogramBins pooled
+                { Neuron = n
+                  Fit = fit
+                  BicByComponents = fits |> Array.map (fun f -> f.Bic)
+                  KsDistance = ksDistance fit.Parameters pooled
+                  BinEdges = edges
+                  Densities = dens })
+        progress $"    {trace.Neurons} mixtures (k = 1…{options.MixtureComponents}, {trace.Inputs * trace.Iterations} points each): max KS distance {mixtures |> Array.map (fun m -> m.KsDistance) |> Array.max:F4}"
+        // 3. Bootstrap variance of the adaptive learning rate, normal vs non-normal weights.
+        let m, mText = multiplier trace
+        let theory =
+            Array.init trace.Iterations (fun i ->
+                match AdaptiveLR.tryTheoreticalVariance trace.Beta2 1.0 (i + 1) with
+                | Some v when Double.IsFinite m.[i] -> m.[i] * m.[i] * v
+                | _ -> nan)
+        let rejectedSet = Collections.Generic.HashSet<int>([| for j in 0 .. tested.Length - 1 do if testedP.[j] <= options.Alpha then yield tested.[j] |])
+        let normalW = tested |> Array.filter (fun w -> not (rejectedSet.Contains w))
+        let nonNormalW = tested |> Array.filter rejectedSet.Contains
+        let normal = varianceGroup options trace m theory "normal" options.Seed normalW
+        let nonNormal = varianceGroup options trace m theory "non-normal" (options.Seed + 1L) nonNormalW
+        progress $"    bootstrap Var[ψ] (B = {options.BootstrapResamples}, T = {trace.Iterations}) for {normal.WeightIndices.Length} normal and {nonNormal.WeightIndices.Length} non-normal weights"
+        { Trace = trace
+          PValues = pValues
+          W = ws
+          Constant = sw.Length - tested.Length
+          Tested = tested.Length
+          Rejected = rejectedRaw
+          Holm = holm
+          BenjaminiHochberg = bh
+          PerNeuron = perNeuron
+          Mixtures = mixtures
+          Multiplier = m
+          MultiplierText = mText
+          Theory = theory
+          Normal = normal
+          NonNormal = nonNormal
+          Seconds = clock.Elapsed.TotalSeconds }
+
+    /// Per weight, the mean over t in [first, last] of a per-t curve (NaN-free values only).
+    let windowMean (first: int, last: int) (curve: float[]) : float =
+        let vals = [| for t in first .. min last curve.Length do if Double.IsFinite curve.[t - 1] then yield curve.[t - 1] |]
+        if vals.Length = 0 then nan else Array.average vals
+
+    /// A statistic of per-weight values with a percentile bootstrap CI over weights.
+    let bootstrapOverWeights (seed: int64) (level: float) (statistic: float[] -> float) (values: float[]) : float * float * float =
+        let v = values |> Array.filter Double.IsFinite
+        if v.Length < 3 then nan, nan, nan
+        else
+            let reps = Bootstrap.replicates seed 2000 statistic v
+            let ci = Bootstrap.percentileInterval level reps
+            statistic v, ci.Lower, ci.Upper
+
+    /// Ratio of medians of two groups of per-weight values with a percentile bootstrap CI
+    /// (both groups resampled independently, 2,000 times).
+    let medianRatio (seed: int64) (level: float) (numerator: float[]) (denominator: float[]) : float * float * float =
+        let a = numerator |> Array.filter Double.IsFinite
+        let b = denominator |> Array.filter Double.IsFinite
+        if a.Length < 3 || b.Length < 3 then nan, nan, nan
+        else
+            let med (x: float[]) = quantile 0.5 x
+            let rng = Random(int (seed % int64 Int32.MaxValue))
+            let draw (x: float[]) = Array.init x.Length (fun _ -> x.[rng.Next x.Length])
+            let reps = Array.init 2000 (fun _ -> med (draw a) / med (draw b))
+            let ci = Bootstrap.percentileInterval level reps
+            med a / med b, ci.Lower, ci.Upper

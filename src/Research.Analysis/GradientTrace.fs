@@ -1,0 +1,141 @@
+namespace Research.Analysis
+
+open System
+open System.IO
+open System.Security.Cryptography
+open System.Text.Json.Nodes
+open Research.Core.Traces
+
+/// A recorded gradient block read from a trace: the per-weight gradient series of an
+/// [neurons × inputs] slice of one weight matrix over the first iterations, plus the scalars the
+/// study needs. Weight w = neuron·Inputs + input; <c>Series[w]</c> is g_w(1..T).
+type GradientTrace =
+    { /// Run label ("Adam", "RAdam", "AdamW+warmup", or the trace folder's name).
+      Label: string
+      /// Optimizer name from the manifest ("Adam", "RAdam", "AdamW"; "unknown" for a minimal manifest).
+      Optimizer: string
+      /// The trace directory.
+      Directory: string
+      /// Name of the gradient series used.
+      SeriesName: string
+      /// Rows of the block (output neurons).
+      Neurons: int
+      /// Columns of the block (inputs from the penultimate layer).
+      Inputs: int
+      /// Iterations T.
+      Iterations: int
+      /// Weight-major gradient series, float64: Series[w][t-1] = g_w(t).
+      Series: float[][]
+      /// Loss per iteration (empty when the trace has none).
+      Loss: float[]
+      /// Learning rate per iteration (empty when the trace has none).
+      LearningRate: float[]
+      /// Base learning rate (from the manifest; else the largest recorded lr; else 1).
+      BaseLearningRate: float
+      /// β₂ of the optimizer (from the manifest; 0.999 when not stated).
+      Beta2: float
+      /// SHA-256 of the manifest and of each .npy file, in file-name order.
+      Hashes: (string * string) list
+      /// The manifest's "run" object as JSON text ("{}" for a minimal manifest).
+      RunJson: string
+      /// Status of the trace ("complete" or "incomplete").
+      Status: string }
+
+/// Reading gradient blocks from traces (ours or NumPy-written ones with a minimal manifest).
+module GradientTrace =
+
+    let private sha256 (path: string) =
+        use s = File.OpenRead path
+        Convert.ToHexString(SHA256.HashData s).ToLowerInvariant()
+
+    /// SHA-256 of manifest.json and every .npy in a trace directory.
+    let hashes (directory: string) : (string * string) list =
+        [ for f in Directory.GetFiles directory |> Array.sort do
+            let name = Path.GetFileName f
+            if name = "manifest.json" || name.EndsWith ".npy" then yield name, sha256 f ]
+
+    let private tryNumber (node: JsonNode) =
+        try
+            match node with
+            | null -> None
+            | n -> Some(n.GetValue<float>())
+        with _ -> None
+
+    /// Loads the gradient block of a trace.
+    /// <param name="seriesName">The series to use; None picks "grad/…" series of kind "gradient" with a
+    /// 2-D row shape, else the first series with a 2-D row shape (a minimal manifest).</param>
+    /// <param name="directory">The trace directory.</param>
+    /// <exception cref="ArgumentException">No suitable series; non-finite gradients; fewer than 3 iterations.</exception>
+    let load (seriesName: string option) (directory: string) : GradientTrace =
+        use reader = TraceReader.Open directory
+        let series =
+            match seriesName with
+            | Some name ->
+                match reader.TryGetSeries name with
+                | true, s -> s
+                | _ ->
+                    let names = reader.Series |> Seq.map (fun s -> s.Name) |> String.concat ", "
+                    invalidArg (nameof seriesName) $"trace {directory} has no series '{name}'; it has: {names}"
+            | None ->
+                let twoD = reader.Series |> Seq.filter (fun s -> s.RowShape.Length = 2) |> List.ofSeq
+                match twoD |> List.tryFind (fun s -> s.Kind = "gradient"), twoD with
+                | Some s, _ -> s
+                | None, s :: _ -> s
+                | None, [] ->
+                    invalidArg (nameof directory)
+                        $"trace {directory} has no series with a 2-D row shape [neurons, inputs]; the study needs the gradient block of a weight matrix"
+        let t = int series.Iterations
+        if t < 3 then
+            invalidArg (nameof directory) $"series {series.Name} in {directory} has {t} iterations; the study needs at least 3"
+        let nonFinite = series.CountNonFinite()
+        if nonFinite.Total > 0L then
+            invalidArg (nameof directory)
+                $"series {series.Name} in {directory} holds {nonFinite.NaN} NaN, {nonFinite.PositiveInfinity} +inf and {nonFinite.NegativeInfinity} -inf values (a diverged run?); normality and ψ statistics need finite gradients"
+        let weightMajor = series.ReadWeightMajor()
+        let scalar name =
+            match reader.TryGetSeries name with
+            | true, s -> s.ReadAll() |> Array.map float
+            | _ -> [||]
+        let run = reader.Run
+        let runText = if isNull run then "{}" else run.ToJsonString()
+        let optimizer, hyper =
+            if isNull run then "unknown", null
+            else
+                match run["optimizer"] with
+                | :? JsonObject as o -> (match o["name"] with null -> "unknown" | n -> n.GetValue<string>()), o["hyperparameters"]
+                | _ -> "unknown", null
+        let beta2 =
+            match hyper with
+            | :? JsonObject as h ->
+                match h["betas"] with
+                | :? JsonArray as b when b.Count = 2 -> tryNumber b[1] |> Option.defaultValue 0.999
+                | _ -> 0.999
+            | _ -> 0.999
+        let lr = scalar "lr"
+        let baseLr =
+            match hyper with
+            | :? JsonObject as h -> tryNumber h["lr"]
+            | _ -> None
+            |> Option.orElse (if lr.Length > 0 then Some(Array.max lr) else None)
+            |> Option.defaultValue 1.0
+        let label =
+            if isNull run then Path.GetFileName(Path.GetFullPath(directory).TrimEnd('/'))
+            else
+                match run["label"] with
+                | null -> Path.GetFileName(Path.GetFullPath(directory).TrimEnd('/'))
+                | l -> l.GetValue<string>()
+        { Label = label
+          Optimizer = optimizer
+          Directory = Path.GetFullPath directory
+          SeriesName = series.Name
+          Neurons = series.RowShape[0]
+          Inputs = series.RowShape[1]
+          Iterations = t
+          Series = weightMajor |> Array.map (Array.map float)
+          Loss = scalar "loss"
+          LearningRate = lr
+          BaseLearningRate = baseLr
+          Beta2 = beta2
+          Hashes = hashes directory
+          RunJson = runText
+          Status = reader.Status }
