@@ -10,5 +10,5 @@ dotnet tool restore >/dev/null
 dotnet build Research.sln -c Release -nologo -v quiet -clp:ErrorsOnly
 echo "== data"
 dotnet fsi scripts/fetch-mnist.fsx
-echo "== study"
-dotnet fsi scripts/demo.fsx "$@"
+echo "== study: Adam vs RAdam"
+dotnet fsi scripts/adam-vs-radam.fsx "$@"

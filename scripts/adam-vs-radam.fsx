@@ -47,7 +47,7 @@ let checkInBrowser (report: string) =
     | None -> printfn "browser check skipped: no Chromium (apt-get install chromium)"
     | Some _ ->
         let shot = Path.Combine(Path.GetDirectoryName report, "report.png")
-        let r = BrowserCheck.check shot report
+        let r = BrowserCheck.checkSized (1280, 9000) shot report
         printfn "browser check (%s): %d/%d charts drawn, %d console errors, screenshot %s — %s"
             r.Browser r.ChartsDrawn r.Charts r.ConsoleErrors.Length (defaultArg r.Screenshot "none") (if r.Passed then "passed" else "FAILED")
         for e in r.ConsoleErrors do printfn "  console: %s" e

@@ -217,17 +217,19 @@ module AdamVsRAdam =
 
     let private mixtureFigure (a: OptimizerAnalysis) =
         [ for m in a.Mixtures ->
-            let centres = Array.init m.Densities.Length (fun i -> 0.5 * (m.BinEdges.[i] + m.BinEdges.[i + 1]))
+            // The histogram as a filled step outline (exact, and light in the page).
+            let stepX = [| for i in 0 .. m.Densities.Length - 1 do yield m.BinEdges.[i]; yield m.BinEdges.[i + 1] |]
+            let stepY = [| for d in m.Densities do yield d; yield d |]
             let grid = Array.init 200 (fun i -> m.BinEdges.[0] + (m.BinEdges.[m.BinEdges.Length - 1] - m.BinEdges.[0]) * float i / 199.0)
             let dens = GaussianMixture.density m.Fit.Parameters grid
-            [ Chart.Column(values = m.Densities, Keys = centres, Name = "histogram", ShowLegend = false, MarkerColor = Color.fromHex "#9ecae1")
-              Chart.Line(x = grid, y = dens, Name = $"{m.Fit.Parameters.Weights.Length}-component mixture", ShowLegend = false,
-                         LineColor = Color.fromHex "#d62728") ]
-            |> Chart.combine
-            |> Chart.withTitle ($"neuron {m.Neuron}") ]
-        |> Chart.Grid(2, 5)
-        |> Chart.withSize (1150, 560)
-        |> Chart.withLayoutStyle (BarGap = 0.0)
+            [ Chart.Line(x = stepX, y = stepY, Name = "histogram (density)", ShowLegend = (m.Neuron = 0), LineColor = Color.fromHex "#6baed6")
+              |> GenericChart.mapTrace (fun tr -> tr?fill <- "tozeroy"; tr?fillcolor <- "rgba(107,174,214,0.35)"; tr?legendgroup <- "h"; tr)
+              Chart.Line(x = grid, y = dens, Name = $"{m.Fit.Parameters.Weights.Length}-component mixture", ShowLegend = (m.Neuron = 0),
+                         LineColor = Color.fromHex "#d62728")
+              |> GenericChart.mapTrace (fun tr -> tr?legendgroup <- "m"; tr) ]
+            |> Chart.combine ]
+        |> Chart.Grid(2, 5, SubPlotTitles = [ for m in a.Mixtures -> $"neuron {m.Neuron} (KS {m.KsDistance:F3})" ])
+        |> Chart.withSize (1150, 600)
 
     let private bandTraces (name: string) (colour: string) (t: int) (b: CurveBand) =
         let xs = [| 1 .. t |]
@@ -320,8 +322,11 @@ module AdamVsRAdam =
           yield Heading(3, "Runs and traces")
           yield Facts runs
           yield Heading(2, "Training")
-          yield Figure("Training loss per iteration (same initial weights and batch order for every optimizer).", lossFigure analyses)
-          yield Figure("Learning rate per iteration.", lrFigure analyses)
+          if analyses |> List.exists (fun a -> a.Trace.Loss.Length > 0) then
+              yield Figure("Training loss per iteration (same initial weights and batch order for every optimizer).", lossFigure analyses)
+          else yield Paragraph "The traces hold no loss series."
+          if analyses |> List.exists (fun a -> a.Trace.LearningRate.Length > 0) then
+              yield Figure("Learning rate per iteration.", lrFigure analyses)
           yield Heading(2, "Are the gradients normal?")
           yield Table(summaryTable analyses)
           yield Table(perNeuronTable analyses)
@@ -378,7 +383,7 @@ module AdamVsRAdam =
               yield! [ for a in analyses do for f, h in a.Trace.Hashes do if f = "manifest.json" || f.StartsWith "grad" then yield $"{a.Trace.Label}/{f}", h.[.. 15] ] ]
         let claims = evaluateClaims options provenance expectations analyses
         log.WriteLine "[3/3] writing the report"
-        let cfg = config.ToJson().ToJsonString()
+        let cfg = config.ToDisplayJson()
         let methods =
             [ yield "data", $"MNIST training images ({(if config.TrainExamples.HasValue then config.TrainExamples.Value else train.Count)} examples) from {train.Source}, normalised (x/255 − 0.1307)/0.3081; test accuracy on the 10,000 test images"
               yield "model", $"MLP {String.Join('-', config.Widths)} with ReLU, PyTorch default initialisation (seeded)"

@@ -76,7 +76,7 @@ window.addEventListener('load',function(){setTimeout(function(){
     /// Opens <paramref name="report"/> in headless Chromium, checks its charts and console, and
     /// writes a screenshot to <paramref name="screenshot"/>.
     /// Raises with a clear message when no browser is installed (install Debian's `chromium`).
-    let check (screenshot: string) (report: string) : BrowserCheckResult =
+    let checkSized (width: int, height: int) (screenshot: string) (report: string) : BrowserCheckResult =
         if not (File.Exists report) then invalidArg (nameof report) $"report '{report}' does not exist"
         let browser =
             match tryFindBrowser () with
@@ -101,7 +101,7 @@ window.addEventListener('load',function(){setTimeout(function(){
             let errors = [ for x in root.GetProperty("errors").EnumerateArray() -> x.GetString() ]
             let shot = Path.GetFullPath screenshot
             Directory.CreateDirectory(Path.GetDirectoryName shot) |> ignore
-            let _ = run browser [ $"--screenshot={shot}"; "--window-size=1280,3000"; Uri(full).AbsoluteUri ] 120_000
+            let _ = run browser [ $"--screenshot={shot}"; $"--window-size={width},{height}"; Uri(full).AbsoluteUri ] 120_000
             { Report = full
               Browser = browser
               Charts = root.GetProperty("charts").GetInt32()
@@ -110,3 +110,6 @@ window.addEventListener('load',function(){setTimeout(function(){
               Screenshot = if File.Exists shot then Some shot else None }
         finally
             try File.Delete probed with _ -> ()
+
+    /// <c>checkSized</c> with a 1280×3000 window.
+    let check (screenshot: string) (report: string) : BrowserCheckResult = checkSized (1280, 3000) screenshot report

@@ -170,7 +170,7 @@ module GradientAnalysis =
             let steps = AdaptiveLR.radamSteps AdaptiveLR.PyTorchThreshold trace.Beta2 (Array.create t 1.0)
             steps |> Array.map (function Adapted(r, _) -> r | Unadapted -> nan),
             "r_t where ρ_t > 5 (PyTorch's threshold); RAdam does not use ψ_t for t ≤ 5"
-        | _ when trace.LearningRate.Length >= t && trace.LearningRate |> Array.exists (fun l -> abs (l - trace.BaseLearningRate) > 1e-12 * trace.BaseLearningRate) ->
+        | _ when trace.LearningRate.Length >= t && trace.LearningRate |> Array.exists (fun l -> abs (l - trace.BaseLearningRate) > 1e-6 * trace.BaseLearningRate) ->
             Array.init t (fun i -> trace.LearningRate.[i] / trace.BaseLearningRate), "lr_t / lr (the schedule's factor, e.g. warmup)"
         | _ -> Array.create t 1.0, "1 (Adam's ψ_t itself)"
 

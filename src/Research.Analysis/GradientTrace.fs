@@ -97,7 +97,9 @@ module GradientTrace =
             | true, s -> s.ReadAll() |> Array.map float
             | _ -> [||]
         let run = reader.Run
-        let runText = if isNull run then "{}" else run.ToJsonString()
+        let runText =
+            if isNull run then "{}"
+            else run.ToJsonString(Text.Json.JsonSerializerOptions(Encoder = Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping))
         let optimizer, hyper =
             if isNull run then "unknown", null
             else

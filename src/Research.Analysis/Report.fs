@@ -75,8 +75,8 @@ module Report =
     let private css = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;color:#1d2733;line-height:1.45}
 h1{font-size:1.7em;margin-bottom:.2em} h2{margin-top:1.8em;border-bottom:1px solid #d6dde6;padding-bottom:.2em} h3{margin-top:1.3em}
-table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em} th,td{border:1px solid #d6dde6;padding:.25em .6em;text-align:right}
-th{background:#eef2f7} td:first-child,th:first-child{text-align:left} caption{text-align:left;font-weight:600;padding:.3em 0}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em} th,td{border:1px solid #d6dde6;padding:.25em .6em;text-align:left;vertical-align:top}
+th{background:#eef2f7} caption{text-align:left;font-weight:600;padding:.3em 0}
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:.15em 1.2em;font-size:.9em} dl.facts dt{font-weight:600} dl.facts dd{margin:0;word-break:break-all}
 figure{margin:1em 0 2em} figcaption{font-size:.9em;color:#44515f}
 .verdict{padding:.4em .7em;margin:.4em 0;border-left:4px solid #8c97a6;background:#f5f7fa}

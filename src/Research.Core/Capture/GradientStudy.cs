@@ -87,6 +87,10 @@ public sealed record GradientStudyConfig
 
     /// <summary>The configuration as JSON (for manifests and reports).</summary>
     public JsonObject ToJson() => JsonNode.Parse(JsonSerializer.Serialize(this))!.AsObject();
+
+    /// <summary>The configuration as readable JSON text (no \u escapes for '+' and the like).</summary>
+    public string ToDisplayJson() => JsonSerializer.Serialize(this,
+        new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 }
 
 /// <summary>The outcome of training and recording one optimizer.</summary>
