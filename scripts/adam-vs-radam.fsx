@@ -53,14 +53,14 @@ let checkInBrowser (report: string) =
         for e in r.ConsoleErrors do printfn "  console: %s" e
         if not r.Passed then exit 1
 
-let result =
+let study () =
     if not traceDirs.IsEmpty then
         let dir = Path.Combine(outRoot, "adam-vs-radam", "external-" + (String.Join("-", traceDirs |> List.map (fun d -> Path.GetFileName(Path.GetFullPath(d).TrimEnd('/'))))))
-        Directory.CreateDirectory dir |> ignore
         printfn "analysing %d trace folder(s) → %s" traceDirs.Length dir
         let analyses = AdamVsRAdam.analyseTraces options (printfn "%s") traceDirs
-        let claims = AdamVsRAdam.evaluateClaims options [ "traces", String.Join(", ", traceDirs) ] Map.empty analyses
-        let methods = [ "data", "traces recorded elsewhere (see Runs and traces)"; yield! AdamVsRAdam.analysisFacts options ]
+        Directory.CreateDirectory dir |> ignore
+        let claims = AdamVsRAdam.evaluateClaims options [ ("traces", String.Join(", ", traceDirs)) ] Map.empty analyses
+        let methods = ("data", "traces recorded elsewhere (see Runs and traces)") :: AdamVsRAdam.analysisFacts options
         let html, csvs = AdamVsRAdam.writeReport dir "Gradient distributions and adaptive-learning-rate variance (external traces)" options methods analyses claims
         { Directory = dir; Report = html; Tables = csvs; Analyses = analyses; Claims = claims }
     else
@@ -73,6 +73,14 @@ let result =
         let train = Mnist.LoadTrain dataDir
         let test = Mnist.LoadTest dataDir
         AdamVsRAdam.run config options outRoot train test Map.empty Console.Out
+
+let result =
+    try study ()
+    with e ->
+        // Bad input (missing or foreign trace, diverged gradients, missing MNIST …): say what and where.
+        let rec innermost (x: exn) = if isNull x.InnerException then x else innermost x.InnerException
+        eprintfn "error: %s" (innermost e).Message
+        exit 1
 
 printfn ""
 printfn "claims:"
