@@ -195,25 +195,19 @@ module AdamVsRAdam =
 
     let private colours = [| "#1f77b4"; "#d62728"; "#2ca02c"; "#9467bd"; "#ff7f0e"; "#8c564b" |]
 
-    let private lossFigure (analyses: OptimizerAnalysis list) =
+    /// One line per run of a per-iteration scalar (loss, lr) that the run recorded.
+    let private scalarFigure (select: GradientTrace -> float[]) (yTitle: string) (height: int) (analyses: OptimizerAnalysis list) =
         [ for i, a in List.indexed analyses do
-            if a.Trace.Loss.Length > 0 then
-                yield Chart.Line(x = [ 1 .. a.Trace.Loss.Length ], y = a.Trace.Loss, Name = a.Trace.Label,
-                                 LineColor = Color.fromHex colours.[i % colours.Length]) ]
+            let y = select a.Trace
+            if y.Length > 0 then
+                yield Chart.Line(x = [ 1 .. y.Length ], y = y, Name = a.Trace.Label, LineColor = Color.fromHex colours.[i % colours.Length]) ]
         |> Chart.combine
         |> Chart.withXAxisStyle ("iteration")
-        |> Chart.withYAxisStyle ("training loss (batch mean cross-entropy)")
-        |> Chart.withSize (1100, 420)
+        |> Chart.withYAxisStyle (yTitle)
+        |> Chart.withSize (1100, height)
 
-    let private lrFigure (analyses: OptimizerAnalysis list) =
-        [ for i, a in List.indexed analyses do
-            if a.Trace.LearningRate.Length > 0 then
-                yield Chart.Line(x = [ 1 .. a.Trace.LearningRate.Length ], y = a.Trace.LearningRate, Name = a.Trace.Label,
-                                 LineColor = Color.fromHex colours.[i % colours.Length]) ]
-        |> Chart.combine
-        |> Chart.withXAxisStyle ("iteration")
-        |> Chart.withYAxisStyle ("learning rate")
-        |> Chart.withSize (1100, 320)
+    let private lossFigure = scalarFigure (fun t -> t.Loss) "training loss (batch mean cross-entropy)" 420
+    let private lrFigure = scalarFigure (fun t -> t.LearningRate) "learning rate" 320
 
     let private mixtureFigure (a: OptimizerAnalysis) =
         [ for m in a.Mixtures ->
