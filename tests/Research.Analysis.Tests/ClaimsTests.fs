@@ -51,4 +51,22 @@ let tests =
             let t = Claims.toTable "claims" (Some "claims.csv") [ r ]
             Expect.equal t.Rows.Length 1 "one row"
             Expect.contains t.Rows.Head "refuted" "verdict in the table"
+    
+        testCase "the README's example compiles and behaves as documented" <| fun () ->
+            let pValues = [| 0.001; 0.008; 0.039; 0.041; 0.042; 0.06; 0.074; 0.205; 0.212; 0.216 |]
+            // --- as in README.md, "Claims" ---
+            let claim =
+                Claims.create "bh-at-least-holm" "Benjamini–Hochberg rejects at least as many hypotheses as Holm"
+                    "gradient-distribution notebook" "Shapiro–Wilk p-values"
+                    (DecisionRule.estimateAtLeast 0.0) (Some Holds)
+                    (fun (ps: float[]) ->
+                        let holm = MultipleTesting.holm 0.05 ps
+                        let bh = MultipleTesting.benjaminiHochberg 0.05 ps
+                        Effect.Point("BH − Holm rejections", float (bh.RejectedCount - holm.RejectedCount), ps.Length))
+            let result = Claims.evaluate [ "seed", "0" ] pValues claim
+            // ---
+            Expect.equal result.Verdict Holds "BH rejects at least as many"
+            Expect.equal (Claims.check result) (Ok()) "as expected"
+            let test = ClaimTests.testClaim (lazy pValues) (fun () -> []) claim
+            Expect.isTrue (match test with TestLabel(name, _, _) -> name.StartsWith "bh-at-least-holm" | _ -> false) "an Expecto test named by the claim"
     ]
