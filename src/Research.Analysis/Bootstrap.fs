@@ -1,8 +1,11 @@
 namespace Research.Analysis
 
+#nowarn "9" // NativePtr for the AVX2 gather in the ψ kernel
+
 open System
 open System.Threading.Tasks
 open MathNet.Numerics.Distributions
+open System.Runtime.Intrinsics
 
 /// <summary>A bootstrap estimate of a statistic's sampling variability.</summary>
 type BootstrapEstimate =
@@ -94,7 +97,7 @@ type IPrefixStatistic =
 module Bootstrap =
 
     /// Resamples per block of the prefix-curve fast path (fixed: the result does not depend on threads).
-    let private blockSize = 16
+    let private blockSize = 64
 
     let private checkResamples (resamples: int) =
         if resamples < 2 then
@@ -294,6 +297,86 @@ module Bootstrap =
                     s2.[i] <- s2.[i] + d * d
                 else inf.[i] <- inf.[i] + 1
 
+    let inline private rotl (v: Vector256<uint64>) (k: int) =
+        Vector256.BitwiseOr(Vector256.ShiftLeft(v, k), Vector256.ShiftRightLogical(v, 64 - k))
+
+    /// The ψ kernel four resamples at a time: four xoshiro256** streams in the lanes of Vector256
+    /// (producing exactly the indices of Xoshiro256StarStar(seed, b).NextInt), one gather, and
+    /// S, ψ and the deviation sums lane-wise. Lane l of a group accumulates resamples b0 + 4g + l;
+    /// lanes are added in order at the end of the block, then the (B mod 4) leftover resamples by
+    /// the scalar kernel. Requires every g² > 0 (no unbounded prefixes).
+    let private psiBlockSimd (seed: int64) (beta: float) (c: float[]) (g2: float[]) (reference: float[])
+                             (b0: int) (b1: int) (rng: Xoshiro256StarStar)
+                             (s1: float[]) (s2: float[]) (inf: int[]) =
+        let t = g2.Length
+        let acc1 = Array.zeroCreate<Vector256<float>> t
+        let acc2 = Array.zeroCreate<Vector256<float>> t
+        let groups = (b1 - b0) / 4
+        let tv = Vector256.Create(uint64 t)
+        let lowMask = Vector256.Create 0xFFFFFFFFUL
+        let threshold = (0u - uint32 t) % uint32 t
+        let betaV = Vector256.Create beta
+        // indices are < T = g2.Length by construction, so the gather stays inside the pinned array
+        use g2Ptr = fixed g2
+        for grp in 0 .. groups - 1 do
+            let b = b0 + 4 * grp
+            let struct (a0, a1, a2, a3) = Xoshiro256StarStar.SeedState(seed, int64 b)
+            let struct (e0, e1, e2, e3) = Xoshiro256StarStar.SeedState(seed, int64 (b + 1))
+            let struct (f0, f1, f2, f3) = Xoshiro256StarStar.SeedState(seed, int64 (b + 2))
+            let struct (h0, h1, h2, h3) = Xoshiro256StarStar.SeedState(seed, int64 (b + 3))
+            let mutable v0 = Vector256.Create(a0, e0, f0, h0)
+            let mutable v1 = Vector256.Create(a1, e1, f1, h1)
+            let mutable v2 = Vector256.Create(a2, e2, f2, h2)
+            let mutable v3 = Vector256.Create(a3, e3, f3, h3)
+            let mutable sv = Vector256<float>.Zero
+            for i in 0 .. t - 1 do
+                // xoshiro256** in four lanes: rotl(s1·5, 7)·9 with the products as shifts and adds
+                let r = rotl (Vector256.ShiftLeft(v1, 2) + v1) 7
+                let r = Vector256.ShiftLeft(r, 3) + r
+                let tt = Vector256.ShiftLeft(v1, 17)
+                v2 <- Vector256.Xor(v2, v0)
+                v3 <- Vector256.Xor(v3, v1)
+                v1 <- Vector256.Xor(v1, v2)
+                v0 <- Vector256.Xor(v0, v3)
+                v2 <- Vector256.Xor(v2, tt)
+                v3 <- rotl v3 45
+                // Lemire: m = (r >> 32)·T; index = m >> 32, rejected (rarely, p < T/2^32) if low < threshold
+                let m = Vector256.ShiftRightLogical(r, 32) * tv
+                let mutable idx = Vector256.ShiftRightLogical(m, 32)
+                if Vector256.LessThanAny(Vector256.BitwiseAnd(m, lowMask), tv) then
+                    for l in 0 .. 3 do
+                        let mutable low = uint32 (m.GetElement l)
+                        if low < threshold then
+                            let mutable w0 = v0.GetElement l
+                            let mutable w1 = v1.GetElement l
+                            let mutable w2 = v2.GetElement l
+                            let mutable w3 = v3.GetElement l
+                            let mutable mm = 0UL
+                            while low < threshold do
+                                mm <- (Xoshiro256StarStar.Step(&w0, &w1, &w2, &w3) >>> 32) * uint64 t
+                                low <- uint32 mm
+                            idx <- idx.WithElement(l, mm >>> 32)
+                            v0 <- v0.WithElement(l, w0)
+                            v1 <- v1.WithElement(l, w1)
+                            v2 <- v2.WithElement(l, w2)
+                            v3 <- v3.WithElement(l, w3)
+                let gv =
+                    if X86.Avx2.IsSupported then X86.Avx2.GatherVector256(g2Ptr, idx.AsInt64(), 8uy)
+                    else
+                        Vector256.Create(g2.[int (idx.GetElement 0)], g2.[int (idx.GetElement 1)],
+                                         g2.[int (idx.GetElement 2)], g2.[int (idx.GetElement 3)])
+                sv <- betaV * sv + gv
+                let d = Vector256.Sqrt(Vector256.Create c.[i] / sv) - Vector256.Create reference.[i]
+                acc1.[i] <- acc1.[i] + d
+                acc2.[i] <- acc2.[i] + d * d
+        for i in 0 .. t - 1 do
+            let a = acc1.[i]
+            let q = acc2.[i]
+            s1.[i] <- s1.[i] + (((a.GetElement 0 + a.GetElement 1) + a.GetElement 2) + a.GetElement 3)
+            s2.[i] <- s2.[i] + (((q.GetElement 0 + q.GetElement 1) + q.GetElement 2) + q.GetElement 3)
+        if b0 + 4 * groups < b1 then
+            psiBlock seed beta c g2 reference (b0 + 4 * groups) b1 rng s1 s2 inf
+
     /// Accumulates resamples [b0, b1) for a general prefix statistic.
     let private genericBlock (seed: int64) (stat: IPrefixStatistic) (g: float[]) (reference: float[])
                              (b0: int) (b1: int) (rng: Xoshiro256StarStar)
@@ -377,9 +460,12 @@ module Bootstrap =
         // a reference of +inf (leading zeros in the original series) would poison the deviations:
         // shift by 0 there instead; the +inf prefixes are counted separately anyway
         let shift = reference |> Array.map (fun v -> if Double.IsInfinity v then 0.0 else v)
+        // the SIMD kernel needs every g² > 0 (no resampled prefix can then be all zeros)
+        let simd = Vector256.IsHardwareAccelerated && g2 |> Array.forall (fun v -> v > 0.0)
         let curve =
             runCurve parallelBlocks resamples t shift (fun () ->
-                fun b0 b1 rng s1 s2 inf -> psiBlock seed beta2 c g2 shift b0 b1 rng s1 s2 inf)
+                if simd then fun b0 b1 rng s1 s2 inf -> psiBlockSimd seed beta2 c g2 shift b0 b1 rng s1 s2 inf
+                else fun b0 b1 rng s1 s2 inf -> psiBlock seed beta2 c g2 shift b0 b1 rng s1 s2 inf)
         { curve with Original = reference }
 
     let private checkSeries (name: string) (g: float[]) =

@@ -62,6 +62,29 @@ type Xoshiro256StarStar(seed: int64, stream: int64) =
 
     do seedWith seed stream
 
+    /// The four state words that (seed, stream) seeds, for vectorised generators that run several
+    /// streams in SIMD lanes and must reproduce this class's sequence exactly.
+    static member internal SeedState(seed: int64, stream: int64) : struct (uint64 * uint64 * uint64 * uint64) =
+        let x = uint64 seed ^^^ (uint64 stream * 0xD1B54A32D192ED03UL)
+        let golden = 0x9E3779B97F4A7C15UL
+        let a0 = mix (x + golden)
+        let a1 = mix (x + 2UL * golden)
+        let a2 = mix (x + 3UL * golden)
+        let a3 = mix (x + 4UL * golden)
+        if a0 ||| a1 ||| a2 ||| a3 = 0UL then struct (1UL, a1, a2, a3) else struct (a0, a1, a2, a3)
+
+    /// One xoshiro256** step on explicit state: returns the output and updates the words.
+    static member internal Step(s0: byref<uint64>, s1: byref<uint64>, s2: byref<uint64>, s3: byref<uint64>) : uint64 =
+        let result = System.Numerics.BitOperations.RotateLeft(s1 * 5UL, 7) * 9UL
+        let t = s1 <<< 17
+        s2 <- s2 ^^^ s0
+        s3 <- s3 ^^^ s1
+        s1 <- s1 ^^^ s2
+        s0 <- s0 ^^^ s3
+        s2 <- s2 ^^^ t
+        s3 <- System.Numerics.BitOperations.RotateLeft(s3, 45)
+        result
+
     /// <summary>Re-seeds this generator for (seed, stream), as if freshly constructed.</summary>
     /// <param name="seed">The user's seed.</param>
     /// <param name="stream">The index of the independent stream (resample, restart, …).</param>
