@@ -395,34 +395,57 @@ module Bootstrap =
                     s1.[i] <- s1.[i] + d
                     s2.[i] <- s2.[i] + d * d
 
-    /// Runs blocks (in parallel or not) and combines them in block order.
+    /// The sums of one block of resamples.
+    [<Sealed; AllowNullLiteral>]
+    type private BlockSums(t: int) =
+        member val S1 = Array.zeroCreate<float> t
+        member val S2 = Array.zeroCreate<float> t
+        member val Inf = Array.zeroCreate<int> t
+
+    /// Computes every block, on the calling thread and (when `parallelBlocks`) on helper threads
+    /// that take blocks from a shared counter. A block's sums depend only on (seed, block), so when
+    /// the caller runs out of blocks it recomputes any block still held by a helper instead of
+    /// waiting for it (a helper preempted on a busy machine would otherwise stall the call); the
+    /// first finished copy is published. The result is the same whoever computes each block.
+    let private computeBlocks (parallelBlocks: bool) (blocks: int) (compute: int -> BlockSums) : BlockSums[] =
+        let results = Array.zeroCreate<BlockSums> blocks
+        let publish (blk: int) (sums: BlockSums) =
+            Threading.Interlocked.CompareExchange(&results.[blk], sums, null) |> ignore
+        let next = ref -1
+        let work () =
+            let mutable blk = Threading.Interlocked.Increment(&next.contents)
+            while blk < blocks do
+                if isNull (Threading.Volatile.Read(&results.[blk])) then publish blk (compute blk)
+                blk <- Threading.Interlocked.Increment(&next.contents)
+        if parallelBlocks && blocks > 1 then
+            for _ in 2 .. min Environment.ProcessorCount blocks do
+                // a helper never throws on the pool: a failing block is recomputed, and raises, on the caller
+                Threading.ThreadPool.UnsafeQueueUserWorkItem((fun _ -> try work () with _ -> ()), null) |> ignore
+        work ()
+        for blk in 0 .. blocks - 1 do
+            if isNull (Threading.Volatile.Read(&results.[blk])) then publish blk (compute blk)
+        Array.init blocks (fun blk -> Threading.Volatile.Read(&results.[blk]))
+
+    /// Runs the blocks and combines them in block order.
     let private runCurve (parallelBlocks: bool) (resamples: int) (t: int) (reference: float[])
                          (makeWorker: unit -> (int -> int -> Xoshiro256StarStar -> float[] -> float[] -> int[] -> unit)) =
         let blocks = (resamples + blockSize - 1) / blockSize
-        let bs1 = Array.init blocks (fun _ -> Array.zeroCreate<float> t)
-        let bs2 = Array.init blocks (fun _ -> Array.zeroCreate<float> t)
-        let binf = Array.init blocks (fun _ -> Array.zeroCreate<int> t)
-        let runBlock (work: int -> int -> Xoshiro256StarStar -> float[] -> float[] -> int[] -> unit) rng blk =
+        let compute (blk: int) =
+            let sums = BlockSums t
             let b0 = blk * blockSize
             let b1 = min resamples (b0 + blockSize)
-            work b0 b1 rng bs1.[blk] bs2.[blk] binf.[blk]
-        if parallelBlocks then
-            Parallel.For(0, blocks,
-                         (fun () -> struct (makeWorker (), Xoshiro256StarStar(0L, 0L))),
-                         (fun blk _ (struct (work, rng)) -> runBlock work rng blk; struct (work, rng)),
-                         (fun _ -> ())) |> ignore
-        else
-            let work = makeWorker ()
-            let rng = Xoshiro256StarStar(0L, 0L)
-            for blk in 0 .. blocks - 1 do runBlock work rng blk
+            (makeWorker ()) b0 b1 (Xoshiro256StarStar(0L, 0L)) sums.S1 sums.S2 sums.Inf
+            sums
+        let parts = computeBlocks parallelBlocks blocks compute
         let s1 = Array.zeroCreate<float> t
         let s2 = Array.zeroCreate<float> t
         let inf = Array.zeroCreate<int> t
         for blk in 0 .. blocks - 1 do
+            let part = parts.[blk]
             for i in 0 .. t - 1 do
-                s1.[i] <- s1.[i] + bs1.[blk].[i]
-                s2.[i] <- s2.[i] + bs2.[blk].[i]
-                inf.[i] <- inf.[i] + binf.[blk].[i]
+                s1.[i] <- s1.[i] + part.S1.[i]
+                s2.[i] <- s2.[i] + part.S2.[i]
+                inf.[i] <- inf.[i] + part.Inf.[i]
         let b = float resamples
         let mean = Array.zeroCreate<float> t
         let var = Array.zeroCreate<float> t
