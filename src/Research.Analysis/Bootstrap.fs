@@ -88,10 +88,16 @@ type IPrefixStatistic =
 /// g₁..g_T is resampled with replacement (T indices per resample), and the statistic is then
 /// computed on every prefix g*₁..g*_t of the <i>resampled</i> series, t = 1..T. Each resample
 /// streams its T indices through an O(1) update, so B resamples cost O(B·T) with no per-resample
-/// allocation, spread over all cores in fixed blocks of resamples whose sums are added in block
-/// order (bit-for-bit the same result on any number of threads). Means and variances are
-/// accumulated as sums of deviations from the original series' prefix statistic, which keeps the
-/// variance exact (zero) for a constant series.</para>
+/// allocation. Resamples are grouped in fixed blocks of 64 whose sums are added in block order;
+/// blocks run on the calling thread and on helper threads, and the caller recomputes a block a
+/// preempted helper still holds rather than wait for it. A block's sums depend only on the seed
+/// and the block, so the result is bit-for-bit the same on any number of threads. For ψ with
+/// every g ≠ 0, four resamples run in the lanes of Vector256 (four xoshiro256** streams producing
+/// exactly the scalar generator's indices). Means and variances are accumulated as sums of
+/// deviations from the original series' prefix statistic, which keeps the variance exact (zero) for
+/// a constant series; against a two-pass computation the variance agrees to about 1e-12 relative.</para>
+/// <para>From C#, functions of type <c>float[] -> float</c> are <c>FSharpFunc</c> values:
+/// create them with <c>FuncConvert.FromFunc</c>.</para>
 /// </remarks>
 [<RequireQualifiedAccess>]
 module Bootstrap =
