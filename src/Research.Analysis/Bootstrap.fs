@@ -306,6 +306,34 @@ module Bootstrap =
     let inline private rotl (v: Vector256<uint64>) (k: int) =
         Vector256.BitwiseOr(Vector256.ShiftLeft(v, k), Vector256.ShiftRightLogical(v, 64 - k))
 
+    /// The rare branch of Lemire's method for one lane of the four-lane kernel: if the lane's low
+    /// product fell below the threshold, draw again from that lane's stream, exactly as NextInt
+    /// does. Inlined with a constant lane and no calls, so the hot loop keeps its vectors in registers.
+    let inline private redrawLane (lane: int) (m: Vector256<uint64>) (t: int) (threshold: uint32)
+                                  (v0: Vector256<uint64>) (v1: Vector256<uint64>) (v2: Vector256<uint64>)
+                                  (v3: Vector256<uint64>) (idx: Vector256<uint64>) =
+        let mutable low = uint32 (m.GetElement lane)
+        if low >= threshold then struct (v0, v1, v2, v3, idx)
+        else
+            let mutable w0 = v0.GetElement lane
+            let mutable w1 = v1.GetElement lane
+            let mutable w2 = v2.GetElement lane
+            let mutable w3 = v3.GetElement lane
+            let mutable mm = 0UL
+            while low < threshold do
+                let result = System.Numerics.BitOperations.RotateLeft(w1 * 5UL, 7) * 9UL
+                let tt = w1 <<< 17
+                w2 <- w2 ^^^ w0
+                w3 <- w3 ^^^ w1
+                w1 <- w1 ^^^ w2
+                w0 <- w0 ^^^ w3
+                w2 <- w2 ^^^ tt
+                w3 <- System.Numerics.BitOperations.RotateLeft(w3, 45)
+                mm <- (result >>> 32) * uint64 t
+                low <- uint32 mm
+            struct (v0.WithElement(lane, w0), v1.WithElement(lane, w1), v2.WithElement(lane, w2),
+                    v3.WithElement(lane, w3), idx.WithElement(lane, mm >>> 32))
+
     /// The ψ kernel four resamples at a time: four xoshiro256** streams in the lanes of Vector256
     /// (producing exactly the indices of Xoshiro256StarStar(seed, b).NextInt), one gather, and
     /// S, ψ and the deviation sums lane-wise. Lane l of a group accumulates resamples b0 + 4g + l;
@@ -350,22 +378,15 @@ module Bootstrap =
                 let m = Vector256.ShiftRightLogical(r, 32) * tv
                 let mutable idx = Vector256.ShiftRightLogical(m, 32)
                 if Vector256.LessThanAny(Vector256.BitwiseAnd(m, lowMask), tv) then
-                    for l in 0 .. 3 do
-                        let mutable low = uint32 (m.GetElement l)
-                        if low < threshold then
-                            let mutable w0 = v0.GetElement l
-                            let mutable w1 = v1.GetElement l
-                            let mutable w2 = v2.GetElement l
-                            let mutable w3 = v3.GetElement l
-                            let mutable mm = 0UL
-                            while low < threshold do
-                                mm <- (Xoshiro256StarStar.Step(&w0, &w1, &w2, &w3) >>> 32) * uint64 t
-                                low <- uint32 mm
-                            idx <- idx.WithElement(l, mm >>> 32)
-                            v0 <- v0.WithElement(l, w0)
-                            v1 <- v1.WithElement(l, w1)
-                            v2 <- v2.WithElement(l, w2)
-                            v3 <- v3.WithElement(l, w3)
+                    let struct (a0, a1, a2, a3, ai) = redrawLane 0 m t threshold v0 v1 v2 v3 idx
+                    let struct (b0, b1, b2, b3, bi) = redrawLane 1 m t threshold a0 a1 a2 a3 ai
+                    let struct (c0, c1, c2, c3, ci) = redrawLane 2 m t threshold b0 b1 b2 b3 bi
+                    let struct (d0, d1, d2, d3, di) = redrawLane 3 m t threshold c0 c1 c2 c3 ci
+                    v0 <- d0
+                    v1 <- d1
+                    v2 <- d2
+                    v3 <- d3
+                    idx <- di
                 let gv =
                     if X86.Avx2.IsSupported then X86.Avx2.GatherVector256(g2Ptr, idx.AsInt64(), 8uy)
                     else
