@@ -116,7 +116,7 @@ module Bootstrap =
     /// <param name="resamples">Number of resamples B ≥ 2.</param>
     /// <param name="statistic">The statistic. It receives a buffer that is reused for the next
     /// resample on the same thread: it must not keep a reference to it, and must be safe to call
-    /// from several threads at once.</param>
+    /// from several threads at once (and deterministic: a block of resamples may be computed twice).</param>
     /// <param name="data">The sample: at least 2 finite values.</param>
     /// <returns>θ*_1 … θ*_B in resample order.</returns>
     /// <exception cref="T:System.ArgumentException">Too few resamples or values, or a NaN/infinite value.</exception>
@@ -126,15 +126,18 @@ module Bootstrap =
         Validation.minLength (nameof data) 2 "values (a bootstrap needs n ≥ 2)" data
         Validation.allFinite (nameof data) data
         let n = data.Length
-        let out = Array.zeroCreate<float> resamples
-        Parallel.For(0, resamples,
-                     (fun () -> struct (Array.zeroCreate<float> n, Xoshiro256StarStar(seed, 0L))),
-                     (fun b _ (struct (buffer: float[], rng: Xoshiro256StarStar)) ->
-                        rng.Reset(seed, int64 b)
-                        for i in 0 .. n - 1 do buffer.[i] <- data.[rng.NextInt n]
-                        out.[b] <- statistic buffer
-                        struct (buffer, rng)),
-                     (fun _ -> ())) |> ignore
+        // items of 64 resamples on the caller and helpers (see Work.run); a buffer per thread
+        let perItem = 64
+        use buffers = new Threading.ThreadLocal<struct (float[] * Xoshiro256StarStar)>(fun () ->
+            struct (Array.zeroCreate<float> n, Xoshiro256StarStar(seed, 0L)))
+        let compute (item: int) =
+            let struct (buffer, rng) = buffers.Value
+            let b0 = item * perItem
+            Array.init (min perItem (resamples - b0)) (fun k ->
+                rng.Reset(seed, int64 (b0 + k))
+                for i in 0 .. n - 1 do buffer.[i] <- data.[rng.NextInt n]
+                statistic buffer)
+        let out = Work.run true ((resamples + perItem - 1) / perItem) compute |> Array.concat
         for b in 0 .. resamples - 1 do
             if Double.IsNaN out.[b] then
                 invalidArg (nameof statistic) $"expected the statistic to return a number, got NaN on resample {b}; make the statistic defined on every resample (ties, repeated values)"
@@ -429,30 +432,6 @@ module Bootstrap =
         member val S2 = Array.zeroCreate<float> t
         member val Inf = Array.zeroCreate<int> t
 
-    /// Computes every block, on the calling thread and (when `parallelBlocks`) on helper threads
-    /// that take blocks from a shared counter. A block's sums depend only on (seed, block), so when
-    /// the caller runs out of blocks it recomputes any block still held by a helper instead of
-    /// waiting for it (a helper preempted on a busy machine would otherwise stall the call); the
-    /// first finished copy is published. The result is the same whoever computes each block.
-    let private computeBlocks (parallelBlocks: bool) (blocks: int) (compute: int -> BlockSums) : BlockSums[] =
-        let results = Array.zeroCreate<BlockSums> blocks
-        let publish (blk: int) (sums: BlockSums) =
-            Threading.Interlocked.CompareExchange(&results.[blk], sums, null) |> ignore
-        let next = ref -1
-        let work () =
-            let mutable blk = Threading.Interlocked.Increment(&next.contents)
-            while blk < blocks do
-                if isNull (Threading.Volatile.Read(&results.[blk])) then publish blk (compute blk)
-                blk <- Threading.Interlocked.Increment(&next.contents)
-        if parallelBlocks && blocks > 1 then
-            for _ in 2 .. min Environment.ProcessorCount blocks do
-                // a helper never throws on the pool: a failing block is recomputed, and raises, on the caller
-                Threading.ThreadPool.UnsafeQueueUserWorkItem((fun _ -> try work () with _ -> ()), null) |> ignore
-        work ()
-        for blk in 0 .. blocks - 1 do
-            if isNull (Threading.Volatile.Read(&results.[blk])) then publish blk (compute blk)
-        Array.init blocks (fun blk -> Threading.Volatile.Read(&results.[blk]))
-
     /// Runs the blocks and combines them in block order.
     let private runCurve (parallelBlocks: bool) (resamples: int) (t: int) (reference: float[])
                          (makeWorker: unit -> (int -> int -> Xoshiro256StarStar -> float[] -> float[] -> int[] -> unit)) =
@@ -463,7 +442,7 @@ module Bootstrap =
             let b1 = min resamples (b0 + blockSize)
             (makeWorker ()) b0 b1 (Xoshiro256StarStar(0L, 0L)) sums.S1 sums.S2 sums.Inf
             sums
-        let parts = computeBlocks parallelBlocks blocks compute
+        let parts = Work.run parallelBlocks blocks compute
         let s1 = Array.zeroCreate<float> t
         let s2 = Array.zeroCreate<float> t
         let inf = Array.zeroCreate<int> t

@@ -383,14 +383,18 @@ module ShapiroWilk =
             let n = lengthOf s
             if n > maxLen then maxLen <- n
             if n >= 3 && not (plans.ContainsKey n) then plans.[n] <- plan n
-        let results = Array.zeroCreate<Result<ShapiroWilkResult, ShapiroWilkError>> count
-        let body (s: int) (state: ParallelLoopState) (sc: Scratch) =
-            match loadInto s sc with
-            | ValueSome e -> results.[s] <- Error e
-            | ValueNone -> results.[s] <- Ok (ofSorted plans.[lengthOf s] sc.Values)
-            sc
-        Parallel.For(0, count, (fun () -> scratch maxLen), body, ignore) |> ignore
-        results
+        let perItem = 32
+        let items = (count + perItem - 1) / perItem
+        use scratches = new Threading.ThreadLocal<Scratch>(fun () -> scratch maxLen)
+        let compute (item: int) =
+            let sc = scratches.Value
+            let first = item * perItem
+            Array.init (min perItem (count - first)) (fun k ->
+                let s = first + k
+                match loadInto s sc with
+                | ValueSome e -> Error e
+                | ValueNone -> Ok (ofSorted plans.[lengthOf s] sc.Values))
+        Work.run true items compute |> Array.concat
 
     let private unwrap (name: string) (results: Result<ShapiroWilkResult, ShapiroWilkError>[]) =
         results
@@ -488,7 +492,7 @@ module ShapiroWilk =
     /// operations, in the same order, as the scalar path. Lanes with a NaN/infinite value or a range
     /// below 1e-10 (zero included) go through the scalar path, which reports or rescales them.
     let private testBlock (p: Plan) (netLo: int[]) (netHi: int[]) (data: float32[]) (columns: int) (rows: int) (c0: int)
-                          (blk: Vector256<float32>[]) (sc: Scratch) (results: Result<ShapiroWilkResult, ShapiroWilkError>[])
+                          (blk: Vector256<float32>[]) (sc: Scratch) (results: Result<ShapiroWilkResult, ShapiroWilkError>[]) (r0: int)
                           (scalarColumn: int -> Scratch -> ShapiroWilkError voption) =
         let mutable nonFinite = Vector256<float32>.Zero
         for r in 0 .. rows - 1 do
@@ -523,12 +527,12 @@ module ShapiroWilk =
                 let lane = 4 * half + l
                 let c = c0 + lane
                 if Single.IsNaN(nonFinite.GetElement lane) || not (range.GetElement l >= 1e-10) then
-                    results.[c] <-
+                    results.[r0 + lane] <-
                         match scalarColumn c sc with
                         | ValueSome e -> Error e
                         | ValueNone -> Ok (ofSorted p sc.Values)
                 else
-                    results.[c] <- Ok (finish p (ssx.GetElement l) (sax.GetElement l))
+                    results.[r0 + lane] <- Ok (finish p (ssx.GetElement l) (sax.GetElement l))
 
     /// <summary>
     /// Tests every column of a row-major float32 matrix — the layout of a trace file, shape
@@ -552,20 +556,28 @@ module ShapiroWilk =
         else
             let p = plan rows
             let netLo, netHi = sortingNetwork rows
-            let results = Array.zeroCreate<Result<ShapiroWilkResult, ShapiroWilkError>> columns
+            // work items of 4 SIMD blocks (32 columns); the last columns % 8 series take the scalar path
             let blocks = columns / lanes
-            let body (b: int) (_: ParallelLoopState) (struct (blk: Vector256<float32>[], sc: Scratch)) =
-                testBlock p netLo netHi data columns rows (b * lanes) blk sc results scalarColumn
-                struct (blk, sc)
-            Parallel.For(0, blocks, (fun () -> struct (Array.zeroCreate<Vector256<float32>> rows, scratch rows)), body, ignore) |> ignore
-            // the last columns % 8 series take the scalar path
+            let blocksPerItem = 4
+            let items = (blocks + blocksPerItem - 1) / blocksPerItem
+            use buffers = new Threading.ThreadLocal<struct (Vector256<float32>[] * Scratch)>(fun () ->
+                struct (Array.zeroCreate<Vector256<float32>> rows, scratch rows))
+            let compute (item: int) =
+                let struct (blk, sc) = buffers.Value
+                let b0 = item * blocksPerItem
+                let b1 = min blocks (b0 + blocksPerItem)
+                let out = Array.zeroCreate<Result<ShapiroWilkResult, ShapiroWilkError>> ((b1 - b0) * lanes)
+                for b in b0 .. b1 - 1 do
+                    testBlock p netLo netHi data columns rows (b * lanes) blk sc out ((b - b0) * lanes) scalarColumn
+                out
+            let simdPart = Work.run true items compute |> Array.concat
             let sc = scratch rows
-            for c in blocks * lanes .. columns - 1 do
-                results.[c] <-
-                    match scalarColumn c sc with
+            let tail =
+                Array.init (columns - blocks * lanes) (fun k ->
+                    match scalarColumn (blocks * lanes + k) sc with
                     | ValueSome e -> Error e
-                    | ValueNone -> Ok (ofSorted p sc.Values)
-            results
+                    | ValueNone -> Ok (ofSorted p sc.Values))
+            Array.append simdPart tail
 
     /// <summary>Tests every column of a row-major float32 matrix (see <c>tryTestColumns32</c>); raises on the first bad column.</summary>
     /// <param name="columns">The number of series (columns).</param>

@@ -127,3 +127,37 @@ type Xoshiro256StarStar(seed: int64, stream: int64) =
         let u1 = 1.0 - this.NextDouble() // (0, 1]
         let u2 = this.NextDouble()
         sqrt (-2.0 * log u1) * cos (2.0 * System.Math.PI * u2)
+
+/// <summary>
+/// Runs independent, deterministic work items on the calling thread and on helper threads,
+/// without ever waiting for a helper.
+/// </summary>
+/// <remarks>
+/// Workers take items from a shared counter. When the caller runs out of items it computes itself
+/// every item that has no published result yet — including items a helper is still working on —
+/// instead of waiting: on a busy machine a preempted helper would otherwise stall the call for a
+/// scheduler time slice, longer than many of these computations. Each item's result must depend
+/// only on the item (so both copies are equal); the first one published (compare-and-swap) is used,
+/// and a late copy is discarded. A helper never throws: a failing item is recomputed, and raises,
+/// on the caller.
+/// </remarks>
+module internal Work =
+
+    /// Computes `compute i` for i in [0, count) and returns the results in order.
+    let run<'R when 'R : not struct and 'R : null> (useHelpers: bool) (count: int) (compute: int -> 'R) : 'R[] =
+        let results = Array.zeroCreate<'R> count
+        let next = ref -1
+        let publish (i: int) (r: 'R) =
+            System.Threading.Interlocked.CompareExchange<'R>(&results.[i], r, null) |> ignore
+        let work () =
+            let mutable i = System.Threading.Interlocked.Increment(&next.contents)
+            while i < count do
+                if isNull (System.Threading.Volatile.Read(&results.[i])) then publish i (compute i)
+                i <- System.Threading.Interlocked.Increment(&next.contents)
+        if useHelpers && count > 1 then
+            for _ in 2 .. min System.Environment.ProcessorCount count do
+                System.Threading.ThreadPool.UnsafeQueueUserWorkItem((fun _ -> try work () with _ -> ()), null) |> ignore
+        work ()
+        for i in 0 .. count - 1 do
+            if isNull (System.Threading.Volatile.Read(&results.[i])) then publish i (compute i)
+        Array.init count (fun i -> System.Threading.Volatile.Read(&results.[i]))
