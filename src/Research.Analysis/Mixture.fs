@@ -3,6 +3,7 @@ namespace Research.Analysis
 open System
 open System.Threading.Tasks
 open System.Runtime.Intrinsics
+open System.Runtime.InteropServices
 
 /// <summary>How EM is started for each restart.</summary>
 type MixtureInitialization =
@@ -50,12 +51,33 @@ type MixtureOptions =
       /// Added to every variance after each M-step (scikit-learn's <c>reg_covar</c>, default 1e-6).
       RegCovar: float }
 
-    /// <summary>scikit-learn 1.2.1's defaults for k components: k-means init, 1 restart, seed 0, tol 1e-3, max_iter 100, reg_covar 1e-6.</summary>
+    /// <summary>
+    /// Options for k components; every omitted argument takes scikit-learn 1.2.1's default
+    /// (k-means init, 1 restart, seed 0, tol 1e-3, max_iter 100, reg_covar 1e-6). From C#:
+    /// <c>MixtureOptions.Create(5, restarts: 5)</c>; from F#: <c>MixtureOptions.Create(5, restarts = 5)</c>.
+    /// </summary>
     /// <param name="components">Number of components k ≥ 1.</param>
+    /// <param name="restarts">Number of restarts (default 1).</param>
+    /// <param name="seed">Seed of the initialisations (default 0).</param>
+    /// <param name="tolerance">Convergence threshold on the change of the mean log-likelihood (default 1e-3).</param>
+    /// <param name="maxIterations">Maximum EM iterations per restart (default 100).</param>
+    /// <param name="regCovar">Variance floor added after each M-step (default 1e-6).</param>
+    /// <param name="randomInitialization">true for <c>Random</c> initialisation (sklearn's init_params="random"); default false: <c>KMeans</c>.</param>
     /// <returns>The options.</returns>
-    static member Create(components: int) : MixtureOptions =
-        { Components = components; Initialization = KMeans; Restarts = 1; Seed = 0L
-          Tolerance = 1e-3; MaxIterations = 100; RegCovar = 1e-6 }
+    static member Create(components: int,
+                         [<Optional; DefaultParameterValue(1)>] restarts: int,
+                         [<Optional; DefaultParameterValue(0L)>] seed: int64,
+                         [<Optional; DefaultParameterValue(1e-3)>] tolerance: float,
+                         [<Optional; DefaultParameterValue(100)>] maxIterations: int,
+                         [<Optional; DefaultParameterValue(1e-6)>] regCovar: float,
+                         [<Optional; DefaultParameterValue(false)>] randomInitialization: bool) : MixtureOptions =
+        { Components = components
+          Initialization = (if randomInitialization then Random else KMeans)
+          Restarts = restarts
+          Seed = seed
+          Tolerance = tolerance
+          MaxIterations = maxIterations
+          RegCovar = regCovar }
 
 /// <summary>A fitted one-dimensional Gaussian mixture.</summary>
 type MixtureFit =
@@ -111,15 +133,25 @@ type MixtureSample =
 /// 1.2.1: component masses N_k = Σ r_ik + 10·ε; variances Σ r_ik (x_i − μ_k)² / N_k + reg_covar;
 /// weights N_k / Σ N_k; responsibilities by log-sum-exp; stop when the mean log-likelihood changes
 /// by less than <c>Tolerance</c>; <c>LowerBound</c> is the mean log-likelihood of the last E-step
-/// (before the final M-step); BIC and AIC use p = 3k − 1. The E- and M-steps run over fixed chunks
-/// of the data on all cores and add the partial sums in chunk order, so results do not depend on
-/// the number of threads.</para>
+/// (before the final M-step); BIC and AIC use p = 3k − 1. The E-step evaluates four points at a
+/// time with vectorised exp/log. Both steps sum over fixed chunks of the data and add the chunk sums
+/// in order (chunks go to several cores from 131,072 points on), so results do not depend on the
+/// number of threads.</para>
+/// <para>Initialisation: <c>KMeans</c> is k-means++ (sklearn's greedy variant) followed by Lloyd's
+/// iterations, which in one dimension reduce to moving cut points between sorted centres; the
+/// initial parameters are those of the final intervals, computed as sklearn computes them from
+/// one-hot responsibilities. Restart r draws from <c>Xoshiro256StarStar(Seed, r)</c>, so fits are
+/// reproducible but do not reproduce numpy's generator.</para>
 /// <para>Verified against <c>../shared/reference/gmm.json</c> (scikit-learn 1.2.1): started from the
 /// reference's initial parameters, the lower bound and parameters after every M-step agree to 1e-10
-/// and EM stops at the same iteration on all 6 data sets (n = 200 … 20,000, k = 1 … 5); with its own
-/// k-means++ initialisation and 5 restarts the mean log-likelihood is at least scikit-learn's
-/// − 1e-6 on every data set for its k and for k = 5. Our k-means++ draws from its own generator,
-/// so component parameters are compared only through the likelihood.</para>
+/// (largest difference observed 3e-13) and EM stops at the same iteration on all 6 data sets
+/// (n = 200 … 20,000, k = 1 … 5). With its own initialisation, 5 restarts and EM run to a change
+/// below 1e-6, the mean log-likelihood is at least scikit-learn's − 1e-6 on every data set, for its
+/// k and for k = 5 (often higher by 1e-4 … 4e-2: sklearn's tol = 1e-3 stops early). With sklearn's
+/// own settings (tol = 1e-3) our fits equal sklearn's to 1e-15 on 5 of those 11 fits, are higher by
+/// 2e-5 on one, lower by 2e-6 … 7e-5 on four and by 4e-3 on one (k = 5 on one-component data:
+/// another local optimum).
+/// Component parameters are compared only through the likelihood.</para>
 /// </remarks>
 [<RequireQualifiedAccess>]
 module GaussianMixture =
@@ -139,6 +171,10 @@ module GaussianMixture =
           Partial: float[] }
 
     let private chunkSize = 4096
+
+    /// E- and M-steps are spread over cores from this many points on; below it a step takes well
+    /// under a millisecond and a parallel loop costs more than it saves on a busy machine.
+    let private parallelFrom = 131072
 
     /// Four consecutive doubles as a vector.
     let inline private load4 (a: float[]) (i: int) : Vector256<float> =
@@ -227,7 +263,7 @@ module GaussianMixture =
         let chunk (c: int) =
             let lo = c * ws.ChunkSize
             eStepChunk x n k lo (min n (lo + ws.ChunkSize)) precChol mupc cst ws.Resp ws.Partial (c * stride)
-        if ws.Chunks = 1 then chunk 0 else Parallel.For(0, ws.Chunks, chunk) |> ignore
+        if n < parallelFrom then (for c in 0 .. ws.Chunks - 1 do chunk c) else Parallel.For(0, ws.Chunks, chunk) |> ignore
         let mutable total = 0.0
         for c in 0 .. ws.Chunks - 1 do
             total <- total + ws.Partial.[c * stride + 3 * k]
@@ -272,7 +308,7 @@ module GaussianMixture =
         let chunk (c: int) =
             let lo = c * ws.ChunkSize
             varianceChunk x n k lo (min n (lo + ws.ChunkSize)) means ws.Resp ws.Partial (c * stride)
-        if ws.Chunks = 1 then chunk 0 else Parallel.For(0, ws.Chunks, chunk) |> ignore
+        if n < parallelFrom then (for c in 0 .. ws.Chunks - 1 do chunk c) else Parallel.For(0, ws.Chunks, chunk) |> ignore
         let variances = Array.zeroCreate<float> k
         for j in 0 .. k - 1 do
             let mutable s = 0.0
@@ -310,37 +346,45 @@ module GaussianMixture =
                 ws.Partial.[off + j] <- a
                 ws.Partial.[off + k + j] <- b
 
-    /// Mean of log p(x_i) under given parameters (sklearn's score).
-    let private meanLogLikelihood (x: float[]) (p: MixtureParameters) =
-        let k = p.Weights.Length
-        let pc = p.Variances |> Array.map (fun v -> 1.0 / sqrt v)
-        let cst = Array.init k (fun j -> -0.5 * log2Pi + log pc.[j] + log p.Weights.[j])
-        let mupc = Array.init k (fun j -> p.Means.[j] * pc.[j])
-        let chunks = (x.Length + chunkSize - 1) / chunkSize
-        let partial = Array.zeroCreate<float> chunks
-        Parallel.For(0, chunks, fun c ->
-            let lo = c * chunkSize
-            let hi = min x.Length (lo + chunkSize)
-            let lp = Array.zeroCreate<float> k
-            let mutable acc = 0.0
-            for i in lo .. hi - 1 do
-                let mutable mx = Double.NegativeInfinity
-                for j in 0 .. k - 1 do
-                    let y = x.[i] * pc.[j] - mupc.[j]
-                    let v = cst.[j] - 0.5 * (y * y)
-                    lp.[j] <- v
-                    if v > mx then mx <- v
-                let mutable s = 0.0
-                for j in 0 .. k - 1 do s <- s + exp (lp.[j] - mx)
-                acc <- acc + (mx + log s)
-            partial.[c] <- acc) |> ignore
-        (Array.sum partial) / float x.Length
-
     // ---- initialisation ---------------------------------------------------------------------
 
-    /// k-means++ seeding (Arthur and Vassilvitskii 2007) with sklearn's greedy variant
-    /// (2 + ⌊ln k⌋ candidates per centre, keep the one that lowers the potential most), then Lloyd.
-    let private kmeansLabels (x: float[]) (sorted: float[]) (prefix: float[]) (k: int) (rng: Xoshiro256StarStar) : int[] =
+    /// Σ min(d2_i, (x_i − c)²), four points at a time.
+    let private potential (x: float[]) (d2: float[]) (c: float) =
+        let n = x.Length
+        let cv = Vector256.Create c
+        let mutable acc = Vector256<float>.Zero
+        let mutable i = 0
+        while i + 4 <= n do
+            let d = load4 x i - cv
+            acc <- acc + Vector256.Min(load4 d2 i, d * d)
+            i <- i + 4
+        let mutable s = Vector256.Sum acc
+        while i < n do
+            let d = x.[i] - c
+            s <- s + min d2.[i] (d * d)
+            i <- i + 1
+        s
+
+    /// d2_i ← min(d2_i, (x_i − c)²), four points at a time.
+    let private lowerDistances (x: float[]) (d2: float[]) (c: float) =
+        let n = x.Length
+        let cv = Vector256.Create c
+        let mutable i = 0
+        while i + 4 <= n do
+            let d = load4 x i - cv
+            Vector256.Min(load4 d2 i, d * d).CopyTo(Span<float>(d2, i, 4))
+            i <- i + 4
+        while i < n do
+            let d = x.[i] - c
+            d2.[i] <- min d2.[i] (d * d)
+            i <- i + 1
+
+    /// k-means++ seeding (Arthur and Vassilvitskii 2007) with sklearn's greedy variant (2 + ⌊ln k⌋
+    /// candidates per centre, keep the one that lowers the potential most), then Lloyd's
+    /// iterations. In one dimension the clusters are intervals of the sorted data cut at the
+    /// midpoints between sorted centres, so an iteration costs O(k log n). Returns the interval
+    /// boundaries of the final clusters in sorted order: cluster j is sorted[cuts[j] .. cuts[j+1]).
+    let private kmeansIntervals (x: float[]) (sorted: float[]) (prefix: float[]) (k: int) (rng: Xoshiro256StarStar) : int[] =
         let n = x.Length
         let centres = Array.zeroCreate<float> k
         centres.[0] <- x.[rng.NextInt n]
@@ -364,20 +408,12 @@ module GaussianMixture =
                     // rounding at the end of the cumulative sum: take the last point with positive weight
                     idx <- Array.FindLastIndex(d2, fun v -> v > 0.0)
                 let centre = x.[idx]
-                let mutable pot = 0.0
-                for i in 0 .. n - 1 do
-                    let d = x.[i] - centre
-                    pot <- pot + min d2.[i] (d * d)
+                let pot = potential x d2 centre
                 if pot < bestPot then
                     bestPot <- pot
                     bestCentre <- centre
             centres.[c] <- bestCentre
-            for i in 0 .. n - 1 do
-                let d = x.[i] - bestCentre
-                let dd = d * d
-                if dd < d2.[i] then d2.[i] <- dd
-        // Lloyd's iterations. In one dimension the clusters are intervals of the sorted data cut at
-        // the midpoints between sorted centres, so an iteration costs O(k log n) with prefix sums.
+            lowerDistances x d2 bestCentre
         let cuts = Array.create (k + 1) -1
         let newCuts = Array.zeroCreate<int> (k + 1)
         let mutable changed = true
@@ -416,25 +452,35 @@ module GaussianMixture =
                                 far <- i
                     centres.[j] <- sorted.[far]
                     changed <- true
-        Array.sortInPlace centres
-        x |> Array.map (fun xi ->
-            let mutable best = 0
-            let mutable bestD = Double.PositiveInfinity
-            for j in 0 .. k - 1 do
-                let d = abs (xi - centres.[j])
-                if d < bestD then
-                    bestD <- d
-                    best <- j
-            best)
+        cuts
+
+    /// The parameters of a hard clustering given as sorted intervals, exactly as sklearn's
+    /// _initialize forms them from one-hot responsibilities: N_j = count + 10ε, μ_j = Σx / N_j,
+    /// σ²_j = Σ(x − μ_j)² / N_j + reg_covar, w_j = N_j / n.
+    let private intervalParameters (sorted: float[]) (cuts: int[]) (k: int) (regCovar: float) =
+        let n = float sorted.Length
+        let eps10 = 10.0 * 2.220446049250313e-16
+        let nk = Array.init k (fun j -> float (cuts.[j + 1] - cuts.[j]) + eps10)
+        let means =
+            Array.init k (fun j ->
+                let mutable sx = 0.0
+                for i in cuts.[j] .. cuts.[j + 1] - 1 do sx <- sx + sorted.[i]
+                sx / nk.[j])
+        let variances =
+            Array.init k (fun j ->
+                let mutable ss = 0.0
+                for i in cuts.[j] .. cuts.[j + 1] - 1 do
+                    let d = sorted.[i] - means.[j]
+                    ss <- ss + d * d
+                ss / nk.[j] + regCovar)
+        { Weights = nk |> Array.map (fun v -> v / n); Means = means; Variances = variances },
+        variances |> Array.map (fun v -> 1.0 / sqrt v)
 
     let private initialise (ws: Workspace) (sorted: float[]) (prefix: float[]) (init: MixtureInitialization) (regCovar: float) (rng: Xoshiro256StarStar) =
         let k = ws.K
         let n = ws.X.Length
         match init with
-        | KMeans ->
-            let labels = kmeansLabels ws.X sorted prefix k rng
-            Array.fill ws.Resp 0 ws.Resp.Length 0.0
-            for i in 0 .. n - 1 do ws.Resp.[labels.[i] * n + i] <- 1.0
+        | KMeans -> intervalParameters sorted (kmeansIntervals ws.X sorted prefix k rng) k regCovar
         | Random ->
             for i in 0 .. n - 1 do
                 let mutable s = 0.0
@@ -443,15 +489,24 @@ module GaussianMixture =
                     ws.Resp.[j * n + i] <- u
                     s <- s + u
                 for j in 0 .. k - 1 do ws.Resp.[j * n + i] <- ws.Resp.[j * n + i] / s
-        sumsFromResp ws
-        // sklearn's _initialize: weights = nk / n (not renormalised)
-        mStep ws regCovar false
+            sumsFromResp ws
+            // sklearn's _initialize: weights = nk / n (not renormalised)
+            mStep ws regCovar false
 
     // ---- validation --------------------------------------------------------------------------
 
     let private checkData (name: string) (x: float[]) =
         Validation.minLength name 2 "data points (a mixture needs n ≥ 2, as scikit-learn)" x
         Validation.allFinite name x
+
+    /// A sorted copy of finite data: O(n) bucket sort for continuous data (see ShapiroWilk), introsort otherwise.
+    let private sortedCopy (x: float[]) =
+        let sc = ShapiroWilk.scratch x.Length
+        Array.blit x 0 sc.Values 0 x.Length
+        let lo = Array.min x
+        let hi = Array.max x
+        if hi > lo && not (Double.IsInfinity(hi - lo)) then ShapiroWilk.sortFinite sc x.Length lo hi
+        sc.Values
 
     /// The number of distinct values of a sorted array.
     let private distinctCount (sorted: float[]) =
@@ -508,10 +563,11 @@ module GaussianMixture =
             if abs (lower - prev) < o.Tolerance then converged <- true
         p, converged, iter, lower, history.ToArray()
 
-    let private finish (x: float[]) (o: MixtureOptions) (p: MixtureParameters) converged iters lower history =
+    let private finish (ws: Workspace) (x: float[]) (o: MixtureOptions) (p: MixtureParameters) converged iters lower history =
         let n = x.Length
         let k = p.Weights.Length
-        let mean = meanLogLikelihood x p
+        // score with the final parameters: an E-step's mean log-likelihood (its responsibilities are discarded)
+        let mean = eStep ws p.Weights p.Means (p.Variances |> Array.map (fun v -> 1.0 / sqrt v))
         let total = mean * float n
         let pCount = float (3 * k - 1)
         { Parameters = p
@@ -537,7 +593,7 @@ module GaussianMixture =
     [<CompiledName("Fit")>]
     let fit (options: MixtureOptions) (x: float[]) : MixtureFit =
         checkData (nameof x) x
-        let sorted = Array.sort x
+        let sorted = sortedCopy x
         checkOptions options sorted
         let prefix = Array.zeroCreate<float> (sorted.Length + 1)
         for i in 0 .. sorted.Length - 1 do prefix.[i + 1] <- prefix.[i] + sorted.[i]
@@ -551,7 +607,7 @@ module GaussianMixture =
             | Some (_, _, _, bestLower, _) when not (lower > bestLower) -> ()
             | _ -> best <- Some (p, conv, it, lower, hist)
         let (p, conv, it, lower, hist) = best.Value
-        finish x options p conv it lower hist
+        finish ws x options p conv it lower hist
 
     /// <summary>
     /// Runs EM from given initial parameters (scikit-learn with <c>weights_init</c>, <c>means_init</c>
@@ -569,13 +625,13 @@ module GaussianMixture =
         checkParameters (nameof start) start
         if start.Weights.Length <> options.Components then
             invalidArg (nameof start) $"expected {options.Components} components (options.Components), got {start.Weights.Length}"
-        checkOptions options (Array.sort x)
+        checkOptions options (sortedCopy x)
         let ws = workspace x options.Components
         // sklearn: precisions_cholesky_ = sqrt(precisions_init)
         let pc = start.Variances |> Array.map (fun v -> sqrt (1.0 / v))
         let startCopy = { Weights = Array.copy start.Weights; Means = Array.copy start.Means; Variances = Array.copy start.Variances }
         let (p, conv, it, lower, hist) = em ws { options with Restarts = 1 } startCopy pc
-        finish x { options with Restarts = 1 } p conv it lower hist
+        finish ws x { options with Restarts = 1 } p conv it lower hist
 
     let private checkModel (p: MixtureParameters) = checkParameters "model" p
 

@@ -16,11 +16,13 @@ open System
 /// and equal decisions, so statsmodels' unstable sort does not matter).</para>
 /// <para>Verified against <c>../shared/reference/multitest.json</c>: all 12 vectors (n = 1 … 5120,
 /// with ties, zeros, ones and unsorted input) and all 11 methods equal statsmodels' adjusted
-/// p-values to 1e-12 with identical rejections, and R 4.2.2's <c>p.adjust</c> to 1e-12 for its six
-/// methods. Gavrilov–Benjamini–Sarkar is included because statsmodels has it; statsmodels itself
+/// p-values to 1e-12 (largest difference observed 4e-15) with identical rejections, and R 4.2.2's
+/// <c>p.adjust</c> to 1e-12 for its six methods; also statsmodels at α = 0.01, 0.1 and 0.25
+/// (<c>tests/Research.Analysis.Tests/reference/multitest_alpha.json</c>). Gavrilov–Benjamini–Sarkar is included because statsmodels has it; statsmodels itself
 /// notes that it is not verified against another package.</para>
 /// <para>Cost: one O(n log n) sort, then O(n) for every method except Hommel, which is O(n²) as in
-/// statsmodels (about 30 ms for n = 5120).</para>
+/// statsmodels. On the 2-core development machine: Holm or BH on 5,120 p-values about 0.3 ms,
+/// Hommel about 50 ms.</para>
 /// </remarks>
 [<RequireQualifiedAccess>]
 module MultipleTesting =

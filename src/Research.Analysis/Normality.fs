@@ -5,6 +5,7 @@ open System.Collections.Generic
 open System.Threading.Tasks
 open MathNet.Numerics
 open MathNet.Numerics.Distributions
+open System.Runtime.Intrinsics
 
 /// <summary>The outcome of one Shapiro–Wilk test.</summary>
 type ShapiroWilkResult =
@@ -47,16 +48,24 @@ type ShapiroWilkError =
 /// normal quantiles. The coefficients use <c>Normal.InvCDF</c> from MathNet.Numerics and the
 /// upper tail of the p-value uses <c>erfc</c>, the complementary form R's
 /// <c>pnorm(..., lower.tail = FALSE)</c> also uses, so tiny p-values keep their precision.</para>
-/// <para>Verified against <c>../shared/reference/shapiro.json</c>: R 4.2.2 <c>shapiro.test</c> to
-/// 1e-10 absolute on W and p for all 30 samples (n = 3 … 5000; the observed differences are around
-/// 1e-14), and scipy 1.10.1 <c>stats.shapiro</c> loosely (W within 2e-5; p within 1e-5 for n ≤ 100 and
-/// 1e-2 beyond), because scipy runs the same Fortran routine in single precision.</para>
+/// <para>Verified against <c>../shared/reference/shapiro.json</c> on all 30 samples (n = 3 … 5000):
+/// R 4.2.2 <c>shapiro.test</c> to 1e-13 on W and 1e-11 on p (tested; the largest differences
+/// observed are 7e-16 on W and 9e-13 on p), and scipy 1.10.1 <c>stats.shapiro</c> loosely (W within
+/// 2e-5; p within 1e-5 for n ≤ 100 and 1e-2 beyond), because scipy runs the same Fortran routine in
+/// single precision.</para>
 /// <para>Conventions kept from R: the sample is sorted first; when its range is below 1e-10 it is
 /// divided by the range before the computation; for n = 3 the exact p-value
 /// 6/π (asin √W − asin √¾) is used and clipped at 0 (scipy 1.10 can return a negative p there, scipy
 /// issue 18322); for n ≤ 11 and log(1 − W) ≥ γ(n) the p-value is 1e-99, as in R. Unlike R, samples
 /// with more than 5000 values are accepted: W is computed exactly and the result carries a
-/// <c>Warning</c> that the p-value approximation was validated only up to n = 5000.</para>
+/// <c>Warning</c> that the p-value approximation was validated only up to n = 5000. Where swilk.c
+/// divides each value by the range, this code multiplies by the reciprocal (at most an ulp apart;
+/// W is scale-invariant).</para>
+/// <para>Batched forms compute the coefficients once per sample size. <c>testColumns32</c>, for the
+/// trace layout [iterations, weights], sorts eight series at once in SIMD lanes with Batcher's
+/// odd–even merge network (n ≤ 256) and forms W lane-wise with the same arithmetic as the single
+/// test, so its results equal <c>test</c> on each column bit for bit; the other forms sort each
+/// series with an O(n) bucket pass. All spread the series over the cores.</para>
 /// </remarks>
 [<RequireQualifiedAccess>]
 module ShapiroWilk =
@@ -84,6 +93,59 @@ module ShapiroWilk =
                 p <- (p + cc.[j]) * x
             ret <- ret + p
         ret
+
+    /// Per-worker scratch space for sorting.
+    [<NoEquality; NoComparison>]
+    type internal Scratch =
+        { Values: float[]
+          Work: float[]
+          Counts: int[] }
+
+    let internal scratch (capacity: int) =
+        { Values = Array.zeroCreate capacity; Work = Array.zeroCreate capacity; Counts = Array.zeroCreate (capacity + 1) }
+
+    /// Sorts values[0..n) ascending given their minimum and maximum (finite, lo < hi): a bucket
+    /// pass (n equal-width buckets) followed by insertion sort, O(n) for continuous data; falls back
+    /// to introsort (Array.Sort) when one bucket holds more than 24 values (strong ties or outliers).
+    let internal sortFinite (sc: Scratch) (n: int) (lo: float) (hi: float) =
+        let x = sc.Values
+        if n <= 24 then
+            for i in 1 .. n - 1 do
+                let v = x.[i]
+                let mutable j = i - 1
+                while j >= 0 && x.[j] > v do
+                    x.[j + 1] <- x.[j]
+                    j <- j - 1
+                x.[j + 1] <- v
+        else
+            let counts = sc.Counts
+            let work = sc.Work
+            let scale = float n / (hi - lo)
+            let last = n - 1
+            System.Array.Clear(counts, 0, n + 1)
+            for i in 0 .. n - 1 do
+                let b = min last (int ((x.[i] - lo) * scale))
+                counts.[b + 1] <- counts.[b + 1] + 1
+            let mutable crowded = false
+            for b in 1 .. n do
+                if counts.[b] > 24 then crowded <- true
+                counts.[b] <- counts.[b] + counts.[b - 1]
+            if crowded then System.Array.Sort(x, 0, n)
+            else
+                for i in 0 .. n - 1 do
+                    let v = x.[i]
+                    let b = min last (int ((v - lo) * scale))
+                    work.[counts.[b]] <- v
+                    counts.[b] <- counts.[b] + 1
+                // each value is now in its bucket; order within buckets by insertion
+                for i in 1 .. n - 1 do
+                    let v = work.[i]
+                    let mutable j = i - 1
+                    while j >= 0 && work.[j] > v do
+                        work.[j + 1] <- work.[j]
+                        j <- j - 1
+                    work.[j + 1] <- v
+                System.Array.Copy(work, x, n)
 
     /// Everything about W that depends on n only: computed once per sample size.
     [<NoEquality; NoComparison>]
@@ -190,6 +252,16 @@ module ShapiroWilk =
             Some $"n = {n} exceeds {MaxValidatedN}, the largest sample size for which Royston's p-value approximation was validated: W is exact, the p-value is an extrapolation"
         else None
 
+    /// W and p from the sums of squares and cross-products of the range-scaled, centred sample.
+    let private finish (p: Plan) (ssx: float) (sax: float) : ShapiroWilkResult =
+        let n = p.N
+        let ssa = p.Ssa
+        let ssassx = sqrt (ssa * ssx)
+        // 1 - W formed without cancellation, as in swilk.c; clamp rounding below zero (W = 1)
+        let w1 = max 0.0 ((ssassx - sax) * (ssassx + sax) / (ssa * ssx))
+        let w = 1.0 - w1
+        { W = w; PValue = pValue n w; N = n; Warning = warningFor n }
+
     /// W and p for a sorted, finite sample x[0..n-1] with non-zero range.
     let internal ofSorted (p: Plan) (x: float[]) : ShapiroWilkResult =
         let n = p.N
@@ -200,56 +272,66 @@ module ShapiroWilk =
                 x.[i] <- x.[i] / range
             range <- x.[n - 1] - x.[0]
         let an = float n
+        // swilk.c divides every x by the range; multiplying by its reciprocal differs by at most an
+        // ulp per value (W is scale-invariant; the scaling only guards against under/overflow)
+        let inv = 1.0 / range
         let mutable sx = 0.0
         for i in 0 .. n - 1 do
-            sx <- sx + x.[i] / range
+            sx <- sx + x.[i] * inv
         sx <- sx / an
         let centred = p.Centred
         let mutable ssx = 0.0
         let mutable sax = 0.0
         for i in 0 .. n - 1 do
-            let xsx = x.[i] / range - sx
+            let xsx = x.[i] * inv - sx
             ssx <- ssx + xsx * xsx
             sax <- sax + centred.[i] * xsx
-        let ssa = p.Ssa
-        let ssassx = sqrt (ssa * ssx)
-        // 1 - W formed without cancellation, as in swilk.c; clamp rounding below zero (W = 1)
-        let w1 = max 0.0 ((ssassx - sax) * (ssassx + sax) / (ssa * ssx))
-        let w = 1.0 - w1
-        { W = w; PValue = pValue n w; N = n; Warning = warningFor n }
+        finish p ssx sax
 
-    /// Checks a sample, copying it into buffer (sorted). Returns the error, if any.
-    let private load (x: float[]) (buffer: float[]) : ShapiroWilkError voption =
+    /// After values[0..n) were filled with lo/hi tracked: the zero-range check, then the sort.
+    let private finishLoad (sc: Scratch) (n: int) (lo: float) (hi: float) : ShapiroWilkError voption =
+        if hi = lo then ValueSome (ZeroRange lo)
+        else
+            sortFinite sc n lo hi
+            ValueNone
+
+    /// Checks a sample, copying it into sc.Values (sorted). Returns the error, if any.
+    let private load (x: float[]) (sc: Scratch) : ShapiroWilkError voption =
         let n = x.Length
         if n < 3 then ValueSome (TooFewValues n)
         else
+            let buffer = sc.Values
             let mutable err = ValueNone
+            let mutable lo = Double.PositiveInfinity
+            let mutable hi = Double.NegativeInfinity
             let mutable i = 0
             while err.IsNone && i < n do
                 let v = x.[i]
                 if Double.IsNaN v || Double.IsInfinity v then err <- ValueSome (NonFiniteValue (i, v))
                 buffer.[i] <- v
+                if v < lo then lo <- v
+                if v > hi then hi <- v
                 i <- i + 1
-            if err.IsSome then err
-            else
-                Array.Sort(buffer, 0, n)
-                if buffer.[n - 1] = buffer.[0] then ValueSome (ZeroRange buffer.[0]) else ValueNone
+            if err.IsSome then err else finishLoad sc n lo hi
 
-    let private load32 (x: float32[]) (buffer: float[]) : ShapiroWilkError voption =
+    let private load32 (x: float32[]) (sc: Scratch) : ShapiroWilkError voption =
         let n = x.Length
         if n < 3 then ValueSome (TooFewValues n)
         else
+            let buffer = sc.Values
             let mutable err = ValueNone
+            let mutable lo = Double.PositiveInfinity
+            let mutable hi = Double.NegativeInfinity
             let mutable i = 0
             while err.IsNone && i < n do
                 let v = x.[i]
                 if Single.IsNaN v || Single.IsInfinity v then err <- ValueSome (NonFiniteValue (i, float v))
-                buffer.[i] <- float v
+                let d = float v
+                buffer.[i] <- d
+                if d < lo then lo <- d
+                if d > hi then hi <- d
                 i <- i + 1
-            if err.IsSome then err
-            else
-                Array.Sort(buffer, 0, n)
-                if buffer.[n - 1] = buffer.[0] then ValueSome (ZeroRange buffer.[0]) else ValueNone
+            if err.IsSome then err else finishLoad sc n lo hi
 
     /// <summary>
     /// Tests one sample; returns a typed error instead of raising for bad data.
@@ -259,10 +341,10 @@ module ShapiroWilk =
     [<CompiledName("TryTest")>]
     let tryTest (x: float[]) : Result<ShapiroWilkResult, ShapiroWilkError> =
         Validation.notNull (nameof x) x
-        let buffer = Array.zeroCreate (max 3 x.Length)
-        match load x buffer with
+        let sc = scratch (max 3 x.Length)
+        match load x sc with
         | ValueSome e -> Error e
-        | ValueNone -> Ok (ofSorted (plan x.Length) buffer)
+        | ValueNone -> Ok (ofSorted (plan x.Length) sc.Values)
 
     /// <summary>
     /// The Shapiro–Wilk test of one sample: W and its p-value (R's <c>shapiro.test</c>).
@@ -293,7 +375,7 @@ module ShapiroWilk =
     /// Runs `one` for every series index in parallel with a per-worker buffer; plans are made once
     /// per distinct length before the parallel loop.
     let private runBatch (count: int) (lengthOf: int -> int)
-                         (loadInto: int -> float[] -> ShapiroWilkError voption)
+                         (loadInto: int -> Scratch -> ShapiroWilkError voption)
                          : Result<ShapiroWilkResult, ShapiroWilkError>[] =
         let plans = Dictionary<int, Plan>()
         let mutable maxLen = 3
@@ -301,14 +383,18 @@ module ShapiroWilk =
             let n = lengthOf s
             if n > maxLen then maxLen <- n
             if n >= 3 && not (plans.ContainsKey n) then plans.[n] <- plan n
-        let results = Array.zeroCreate<Result<ShapiroWilkResult, ShapiroWilkError>> count
-        let body (s: int) (state: ParallelLoopState) (buffer: float[]) =
-            match loadInto s buffer with
-            | ValueSome e -> results.[s] <- Error e
-            | ValueNone -> results.[s] <- Ok (ofSorted plans.[lengthOf s] buffer)
-            buffer
-        Parallel.For(0, count, (fun () -> Array.zeroCreate<float> maxLen), body, ignore) |> ignore
-        results
+        let perItem = 32
+        let items = (count + perItem - 1) / perItem
+        use scratches = new Threading.ThreadLocal<Scratch>(fun () -> scratch maxLen)
+        let compute (item: int) =
+            let sc = scratches.Value
+            let first = item * perItem
+            Array.init (min perItem (count - first)) (fun k ->
+                let s = first + k
+                match loadInto s sc with
+                | ValueSome e -> Error e
+                | ValueNone -> Ok (ofSorted plans.[lengthOf s] sc.Values))
+        Work.run true items compute |> Array.concat
 
     let private unwrap (name: string) (results: Result<ShapiroWilkResult, ShapiroWilkError>[]) =
         results
@@ -354,18 +440,99 @@ module ShapiroWilk =
     let testMany32 (series: float32[][]) : ShapiroWilkResult[] =
         tryTestMany32 series |> unwrap (nameof series)
 
-    let private loadColumn (data: float32[]) (columns: int) (rows: int) (c: int) (buffer: float[]) =
+    let private loadColumn (data: float32[]) (columns: int) (rows: int) (c: int) (sc: Scratch) =
+        let buffer = sc.Values
         let mutable err = ValueNone
+        let mutable lo = Double.PositiveInfinity
+        let mutable hi = Double.NegativeInfinity
         let mutable r = 0
         while err.IsNone && r < rows do
             let v = data.[r * columns + c]
             if Single.IsNaN v || Single.IsInfinity v then err <- ValueSome (NonFiniteValue (r, float v))
-            buffer.[r] <- float v
+            let d = float v
+            buffer.[r] <- d
+            if d < lo then lo <- d
+            if d > hi then hi <- d
             r <- r + 1
-        if err.IsSome then err
-        else
-            Array.Sort(buffer, 0, rows)
-            if buffer.[rows - 1] = buffer.[0] then ValueSome (ZeroRange buffer.[0]) else ValueNone
+        if err.IsSome then err else finishLoad sc rows lo hi
+
+    /// Batcher's odd–even merge sort network (Knuth, TAOCP vol. 3, §5.3.4) for n inputs: the
+    /// network for the next power of two, keeping the comparators whose both indices are < n
+    /// (the others only touch +∞ padding). Returns (low index, high index) per comparator.
+    let internal sortingNetwork (n: int) : int[] * int[] =
+        let mutable nn = 1
+        while nn < n do nn <- nn * 2
+        let lo = ResizeArray<int>()
+        let hi = ResizeArray<int>()
+        let mutable p = 1
+        while p < nn do
+            let mutable k = p
+            while k >= 1 do
+                let mutable j = k % p
+                while j <= nn - 1 - k do
+                    for i in 0 .. min (k - 1) (nn - j - k - 1) do
+                        if (i + j) / (2 * p) = (i + j + k) / (2 * p) && i + j + k < n then
+                            lo.Add(i + j)
+                            hi.Add(i + j + k)
+                    j <- j + 2 * k
+                k <- k / 2
+            p <- p * 2
+        lo.ToArray(), hi.ToArray()
+
+    /// Columns per SIMD block (one Vector256<float32>).
+    let private lanes = 8
+
+    /// The SIMD path is used for column blocks of series up to this length (a network costs
+    /// O(n log² n) compare-exchanges, each on 8 series at once).
+    let private maxNetworkLength = 256
+
+    /// Tests the 8 columns c0..c0+7 of a row-major float32 matrix at once: loads 8 columns a row at
+    /// a time, sorts all 8 with the network in SIMD lanes (exact: sorting float32 values equals
+    /// sorting their double widenings), then forms swilk.c's sums lane-wise in double with the same
+    /// operations, in the same order, as the scalar path. Lanes with a NaN/infinite value or a range
+    /// below 1e-10 (zero included) go through the scalar path, which reports or rescales them.
+    let private testBlock (p: Plan) (netLo: int[]) (netHi: int[]) (data: float32[]) (columns: int) (rows: int) (c0: int)
+                          (blk: Vector256<float32>[]) (sc: Scratch) (results: Result<ShapiroWilkResult, ShapiroWilkError>[]) (r0: int)
+                          (scalarColumn: int -> Scratch -> ShapiroWilkError voption) =
+        let mutable nonFinite = Vector256<float32>.Zero
+        for r in 0 .. rows - 1 do
+            let v = Vector256.Create<float32>(ReadOnlySpan<float32>(data, r * columns + c0, lanes))
+            blk.[r] <- v
+            nonFinite <- nonFinite + (v - v) // 0 for finite lanes, NaN otherwise
+        for q in 0 .. netLo.Length - 1 do
+            let i = netLo.[q]
+            let j = netHi.[q]
+            let a = blk.[i]
+            let b = blk.[j]
+            blk.[i] <- Vector256.Min(a, b)
+            blk.[j] <- Vector256.Max(a, b)
+        let an = float rows
+        let centred = p.Centred
+        for half in 0 .. 1 do
+            let widen (v: Vector256<float32>) = if half = 0 then Vector256.WidenLower v else Vector256.WidenUpper v
+            let lo = widen blk.[0]
+            let range = widen blk.[rows - 1] - lo
+            let inv = Vector256<float>.One / range
+            let mutable sx = Vector256<float>.Zero
+            for i in 0 .. rows - 1 do
+                sx <- sx + widen blk.[i] * inv
+            sx <- sx / Vector256.Create an
+            let mutable ssx = Vector256<float>.Zero
+            let mutable sax = Vector256<float>.Zero
+            for i in 0 .. rows - 1 do
+                let xsx = widen blk.[i] * inv - sx
+                ssx <- ssx + xsx * xsx
+                sax <- sax + Vector256.Create centred.[i] * xsx
+            for l in 0 .. 3 do
+                let lane = 4 * half + l
+                let c = c0 + lane
+                if Single.IsNaN(nonFinite.GetElement lane) || not (range.GetElement l >= 1e-10) then
+                    results.[r0 + lane] <-
+                        match scalarColumn c sc with
+                        | ValueSome e -> Error e
+                        | ValueNone -> Ok (ofSorted p sc.Values)
+                else
+                    results.[r0 + lane] <- Ok (finish p (ssx.GetElement l) (sax.GetElement l))
 
     /// <summary>
     /// Tests every column of a row-major float32 matrix — the layout of a trace file, shape
@@ -383,7 +550,34 @@ module ShapiroWilk =
         let rows = data.Length / columns
         if rows < 3 then
             invalidArg (nameof data) $"expected at least 3 rows (Shapiro–Wilk needs n ≥ 3 per series), got {rows} rows of {columns} columns"
-        runBatch columns (fun _ -> rows) (loadColumn data columns rows)
+        let scalarColumn = loadColumn data columns rows
+        if rows > maxNetworkLength || not Vector256.IsHardwareAccelerated || columns < lanes then
+            runBatch columns (fun _ -> rows) scalarColumn
+        else
+            let p = plan rows
+            let netLo, netHi = sortingNetwork rows
+            // work items of 4 SIMD blocks (32 columns); the last columns % 8 series take the scalar path
+            let blocks = columns / lanes
+            let blocksPerItem = 4
+            let items = (blocks + blocksPerItem - 1) / blocksPerItem
+            use buffers = new Threading.ThreadLocal<struct (Vector256<float32>[] * Scratch)>(fun () ->
+                struct (Array.zeroCreate<Vector256<float32>> rows, scratch rows))
+            let compute (item: int) =
+                let struct (blk, sc) = buffers.Value
+                let b0 = item * blocksPerItem
+                let b1 = min blocks (b0 + blocksPerItem)
+                let out = Array.zeroCreate<Result<ShapiroWilkResult, ShapiroWilkError>> ((b1 - b0) * lanes)
+                for b in b0 .. b1 - 1 do
+                    testBlock p netLo netHi data columns rows (b * lanes) blk sc out ((b - b0) * lanes) scalarColumn
+                out
+            let simdPart = Work.run true items compute |> Array.concat
+            let sc = scratch rows
+            let tail =
+                Array.init (columns - blocks * lanes) (fun k ->
+                    match scalarColumn (blocks * lanes + k) sc with
+                    | ValueSome e -> Error e
+                    | ValueNone -> Ok (ofSorted p sc.Values))
+            Array.append simdPart tail
 
     /// <summary>Tests every column of a row-major float32 matrix (see <c>tryTestColumns32</c>); raises on the first bad column.</summary>
     /// <param name="columns">The number of series (columns).</param>

@@ -62,6 +62,29 @@ type Xoshiro256StarStar(seed: int64, stream: int64) =
 
     do seedWith seed stream
 
+    /// The four state words that (seed, stream) seeds, for vectorised generators that run several
+    /// streams in SIMD lanes and must reproduce this class's sequence exactly.
+    static member internal SeedState(seed: int64, stream: int64) : struct (uint64 * uint64 * uint64 * uint64) =
+        let x = uint64 seed ^^^ (uint64 stream * 0xD1B54A32D192ED03UL)
+        let golden = 0x9E3779B97F4A7C15UL
+        let a0 = mix (x + golden)
+        let a1 = mix (x + 2UL * golden)
+        let a2 = mix (x + 3UL * golden)
+        let a3 = mix (x + 4UL * golden)
+        if a0 ||| a1 ||| a2 ||| a3 = 0UL then struct (1UL, a1, a2, a3) else struct (a0, a1, a2, a3)
+
+    /// One xoshiro256** step on explicit state: returns the output and updates the words.
+    static member internal Step(s0: byref<uint64>, s1: byref<uint64>, s2: byref<uint64>, s3: byref<uint64>) : uint64 =
+        let result = System.Numerics.BitOperations.RotateLeft(s1 * 5UL, 7) * 9UL
+        let t = s1 <<< 17
+        s2 <- s2 ^^^ s0
+        s3 <- s3 ^^^ s1
+        s1 <- s1 ^^^ s2
+        s0 <- s0 ^^^ s3
+        s2 <- s2 ^^^ t
+        s3 <- System.Numerics.BitOperations.RotateLeft(s3, 45)
+        result
+
     /// <summary>Re-seeds this generator for (seed, stream), as if freshly constructed.</summary>
     /// <param name="seed">The user's seed.</param>
     /// <param name="stream">The index of the independent stream (resample, restart, …).</param>
@@ -104,3 +127,37 @@ type Xoshiro256StarStar(seed: int64, stream: int64) =
         let u1 = 1.0 - this.NextDouble() // (0, 1]
         let u2 = this.NextDouble()
         sqrt (-2.0 * log u1) * cos (2.0 * System.Math.PI * u2)
+
+/// <summary>
+/// Runs independent, deterministic work items on the calling thread and on helper threads,
+/// without ever waiting for a helper.
+/// </summary>
+/// <remarks>
+/// Workers take items from a shared counter. When the caller runs out of items it computes itself
+/// every item that has no published result yet — including items a helper is still working on —
+/// instead of waiting: on a busy machine a preempted helper would otherwise stall the call for a
+/// scheduler time slice, longer than many of these computations. Each item's result must depend
+/// only on the item (so both copies are equal); the first one published (compare-and-swap) is used,
+/// and a late copy is discarded. A helper never throws: a failing item is recomputed, and raises,
+/// on the caller.
+/// </remarks>
+module internal Work =
+
+    /// Computes `compute i` for i in [0, count) and returns the results in order.
+    let run<'R when 'R : not struct and 'R : null> (useHelpers: bool) (count: int) (compute: int -> 'R) : 'R[] =
+        let results = Array.zeroCreate<'R> count
+        let next = ref -1
+        let publish (i: int) (r: 'R) =
+            System.Threading.Interlocked.CompareExchange<'R>(&results.[i], r, null) |> ignore
+        let work () =
+            let mutable i = System.Threading.Interlocked.Increment(&next.contents)
+            while i < count do
+                if isNull (System.Threading.Volatile.Read(&results.[i])) then publish i (compute i)
+                i <- System.Threading.Interlocked.Increment(&next.contents)
+        if useHelpers && count > 1 then
+            for _ in 2 .. min System.Environment.ProcessorCount count do
+                System.Threading.ThreadPool.UnsafeQueueUserWorkItem((fun _ -> try work () with _ -> ()), null) |> ignore
+        work ()
+        for i in 0 .. count - 1 do
+            if isNull (System.Threading.Volatile.Read(&results.[i])) then publish i (compute i)
+        Array.init count (fun i -> System.Threading.Volatile.Read(&results.[i]))

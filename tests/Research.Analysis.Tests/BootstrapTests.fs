@@ -171,6 +171,26 @@ let tests =
                         // with an absolute floor for the constant series, whose variance is 0
                         close (1e-10 * vars.[t] + 1e-20 * means.[t] * means.[t]) $"variance ψ_{t + 1}" vars.[t] curve.Variance.[t]
                         Expect.equal curve.Unbounded.[t] 0 "no unbounded resamples"
+            yield testCase "long series (T = 50,000): the SIMD kernel's rare rejection path of Lemire's draw gives the scalar generator's indices" <| fun () ->
+                let t = 50000
+                let rng = Xoshiro256StarStar(9L, 0L)
+                let g = Array.init t (fun _ -> 0.01 * rng.NextNormal() + 1e-4)
+                // count the draws the scalar generator rejects for these 40 streams: the path must be exercised
+                let threshold = (0u - uint32 t) % uint32 t
+                let mutable rejections = 0
+                for b in 0 .. 39 do
+                    let r = Xoshiro256StarStar(2L, int64 b)
+                    for _ in 1 .. t do
+                        let mutable low = uint32 ((r.NextUInt64() >>> 32) * uint64 t)
+                        while low < threshold do
+                            rejections <- rejections + 1
+                            low <- uint32 ((r.NextUInt64() >>> 32) * uint64 t)
+                Expect.isGreaterThan rejections 0 "some draws are rejected"
+                let curve = Bootstrap.psiCurve 0.999 2L 40 g
+                let means, vars = naivePsiCurve 0.999 2L 40 g
+                for i in [ 0; 1; 2; 99; 999; 9999; t - 1 ] do
+                    closeRel 1e-12 $"mean ψ_{i + 1}" means.[i] curve.Mean.[i]
+                    closeRel 1e-10 $"variance ψ_{i + 1}" vars.[i] curve.Variance.[i]
             yield testCase "a constant series has exactly zero bootstrap variance" <| fun () ->
                 let curve = Bootstrap.psiCurve 0.999 1L 100 (Array.create 50 0.01)
                 Expect.isTrue (curve.Variance |> Array.forall ((=) 0.0)) "all zero"

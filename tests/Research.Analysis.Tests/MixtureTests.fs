@@ -89,7 +89,7 @@ let tests =
                             // likelihood still rises by up to ~1e-3, so with it we would compare stopping
                             // points, not optima. (With tol = 1e-3 our fits equal sklearn's to 1e-15 on 5
                             // of these 11 fits; see the Mixture module docs.)
-                            let o = { MixtureOptions.Create k with Restarts = 5; Seed = 0L; Tolerance = 1e-6; MaxIterations = 3000 }
+                            let o = MixtureOptions.Create(k, restarts = 5, seed = 0L, tolerance = 1e-6, maxIterations = 3000)
                             let fit = GaussianMixture.fit o d.X
                             let theirs = Reference.num (Reference.prop "mean_score" e)
                             Expect.isTrue fit.Converged "converged"

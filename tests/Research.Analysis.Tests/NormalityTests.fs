@@ -84,19 +84,33 @@ let tests =
                     Expect.equal b.W s.W $"{caseName c}: W"
                     Expect.equal b.PValue s.PValue $"{caseName c}: p"
 
-            testCase "testMany32 and testColumns32 on float32 data equal test on the widened values" <| fun () ->
+            testCase "testMany32 and testColumns32 (SIMD sorting-network path) on float32 data equal test on the widened values, bit for bit" <| fun () ->
                 let rng = Xoshiro256StarStar(7L, 0L)
-                let rows, cols = 100, 37
+                let rows, cols = 100, 37 // 4 blocks of 8 columns through the SIMD path, 5 through the scalar one
                 let data = Array.init (rows * cols) (fun _ -> float32 (rng.NextNormal() * 0.01))
+                let set c f = for r in 0 .. rows - 1 do data.[r * cols + c] <- f r data.[r * cols + c]
+                set 3 (fun _ _ -> 0.25f) // constant column inside a SIMD block
+                set 9 (fun r v -> if r = 17 then nanf else v) // NaN inside a SIMD block
+                set 12 (fun _ v -> v * 1e-12f) // range < 1e-10: R's rescaling
+                set 20 (fun _ v -> MathF.Round(v * 300.0f)) // heavy ties
+                set 34 (fun _ _ -> -1.0f) // constant column on the scalar tail
                 let columns = Array.init cols (fun c -> Array.init rows (fun r -> data.[r * cols + c]))
-                let byColumns = ShapiroWilk.testColumns32 cols data
-                let byJagged = ShapiroWilk.testMany32 columns
+                let byColumns = ShapiroWilk.tryTestColumns32 cols data
+                let byJagged = ShapiroWilk.tryTestMany32 columns
+                let same (a: Result<ShapiroWilkResult, ShapiroWilkError>) (b: Result<ShapiroWilkResult, ShapiroWilkError>) =
+                    match a, b with
+                    | Ok x, Ok y -> x.W = y.W && x.PValue = y.PValue && x.N = y.N
+                    | Error (NonFiniteValue (i, _)), Error (NonFiniteValue (j, _)) -> i = j
+                    | Error e, Error f -> e = f
+                    | _ -> false
                 for c in 0 .. cols - 1 do
-                    let single = ShapiroWilk.test (columns.[c] |> Array.map float)
-                    Expect.equal byColumns.[c].W single.W $"column {c}: W (flat)"
-                    Expect.equal byColumns.[c].PValue single.PValue $"column {c}: p (flat)"
-                    Expect.equal byJagged.[c].W single.W $"column {c}: W (jagged)"
-                    Expect.equal byJagged.[c].PValue single.PValue $"column {c}: p (jagged)"
+                    let single = ShapiroWilk.tryTest (columns.[c] |> Array.map float)
+                    Expect.isTrue (same single byColumns.[c]) $"column {c} (flat): {byColumns.[c]} vs {single}"
+                    Expect.isTrue (same single byJagged.[c]) $"column {c} (jagged): {byJagged.[c]} vs {single}"
+                Expect.equal byColumns.[3] (Error (ZeroRange 0.25)) "constant column"
+                Expect.equal byColumns.[34] (Error (ZeroRange -1.0)) "constant column (scalar tail)"
+                Expect.isTrue (match byColumns.[9] with Error (NonFiniteValue (17, _)) -> true | _ -> false) "NaN at row 17"
+                Expect.isOk byColumns.[12] "tiny range is rescaled, not rejected"
 
             testCase "tryTestMany returns a typed error for the bad series and results for the others" <| fun () ->
                 let good = (cases.Force() |> List.head).X
