@@ -20,10 +20,13 @@ let private gmmPoints = 51200
 let private psiT = 100
 let private psiB = 1000
 
-/// Median wall time in milliseconds over `repeats` runs, with the last result. Warm-up first: at
-/// least 50 calls and 0.5 s, so that the JIT has promoted the code to its optimised tier (the state
-/// of a long analysis run), capped at 10 s.
-let private timeMs (repeats: int) (f: unit -> 'a) : float * 'a =
+/// Minimum wall time of each workload, by name (printed next to the medians).
+let private minima = Collections.Generic.Dictionary<string, float>()
+
+/// Median wall time in milliseconds over `repeats` runs, with the last result (the minimum goes to
+/// `minima`). Warm-up first: at least 50 calls and 0.5 s, so that the JIT has promoted the code to
+/// its optimised tier (the state of a long analysis run), capped at 10 s.
+let private timeMs (name: string) (repeats: int) (f: unit -> 'a) : float * 'a =
     let warm = Stopwatch.StartNew()
     let mutable calls = 0
     while (calls < 50 || warm.ElapsedMilliseconds < 500L) && warm.ElapsedMilliseconds < 10000L do
@@ -36,6 +39,7 @@ let private timeMs (repeats: int) (f: unit -> 'a) : float * 'a =
         last <- f ()
         times.[i] <- sw.Elapsed.TotalMilliseconds
     Array.sortInPlace times
+    minima.[name] <- times.[0]
     times.[repeats / 2], last
 
 /// The inputs, generated from fixed seeds (the same on every run).
@@ -122,11 +126,11 @@ let main argv =
     let sw, p, gmm, g = makeInputs ()
 
     // ---- ours ----
-    let swMs, swRes = timeMs repeats (fun () -> ShapiroWilk.testColumns32 seriesCount sw)
-    let holmMs, holmRes = timeMs (repeats * 20) (fun () -> MultipleTesting.holm 0.05 p)
-    let bhMs, bhRes = timeMs (repeats * 20) (fun () -> MultipleTesting.benjaminiHochberg 0.05 p)
-    let gmmMs, gmmRes = timeMs (max 3 (repeats / 2)) (fun () -> GaussianMixture.fit (MixtureOptions.Create 5) gmm)
-    let psiMs, psiRes = timeMs (repeats * 5) (fun () -> Bootstrap.psiCurve 0.999 0L psiB g)
+    let swMs, swRes = timeMs "shapiro" repeats (fun () -> ShapiroWilk.testColumns32 seriesCount sw)
+    let holmMs, holmRes = timeMs "holm" (repeats * 20) (fun () -> MultipleTesting.holm 0.05 p)
+    let bhMs, bhRes = timeMs "bh" (repeats * 20) (fun () -> MultipleTesting.benjaminiHochberg 0.05 p)
+    let gmmMs, gmmRes = timeMs "gmm" (max 3 (repeats / 2)) (fun () -> GaussianMixture.fit (MixtureOptions.Create 5) gmm)
+    let psiMs, psiRes = timeMs "psi" (repeats * 5) (fun () -> Bootstrap.psiCurve 0.999 0L psiB g)
 
     // ---- Python ----
     let python =
@@ -178,6 +182,16 @@ let main argv =
     line "bootstrap ψ-variance curve, T = 100, B = 1000" psiMs psiBest "≥ 10× faster than NumPy" psiVerdict
 
     printfn ""
+    let pyMin (name: string) =
+        match python with
+        | Ok (_, j) ->
+            match (j.GetProperty name).TryGetProperty "min_ms" with
+            | true, v -> sprintf "%.3f ms" (v.GetDouble())
+            | _ -> "-"
+        | Error _ -> "-"
+    printfn "minimum times (ours / Python): Shapiro–Wilk %.3f ms / %s; Holm %.3f ms / %s; BH %.3f ms / %s; GMM %.3f ms / %s; ψ %.3f ms / %s (loop), %s (matmul)"
+        minima.["shapiro"] (pyMin "shapiro") minima.["holm"] (pyMin "holm") minima.["bh"] (pyMin "bh")
+        minima.["gmm"] (pyMin "gmm") minima.["psi"] (pyMin "psi_loop") (pyMin "psi_matmul")
     printfn "load average at the end: %s (timings on a shared machine move with it)" (loadAverage ())
     match python with
     | Error why -> printfn "Python side skipped: %s" why

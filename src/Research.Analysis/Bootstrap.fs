@@ -139,8 +139,8 @@ module Bootstrap =
                 statistic buffer)
         let out = Work.run true ((resamples + perItem - 1) / perItem) compute |> Array.concat
         for b in 0 .. resamples - 1 do
-            if Double.IsNaN out.[b] then
-                invalidArg (nameof statistic) $"expected the statistic to return a number, got NaN on resample {b}; make the statistic defined on every resample (ties, repeated values)"
+            if Double.IsNaN out.[b] || Double.IsInfinity out.[b] then
+                invalidArg (nameof statistic) $"expected the statistic to return a finite number, got {Validation.formatValue out.[b]} on resample {b}; make the statistic defined on every resample (ties, repeated values)"
         out
 
     let private summarise (estimate: float) (reps: float[]) =

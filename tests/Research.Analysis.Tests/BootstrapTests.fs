@@ -243,7 +243,10 @@ let tests =
             testCase "confidence level outside (0, 1)" <| fun () ->
                 throwsArg "level" [ "0 < level < 1"; "got 95" ] (fun () -> Bootstrap.percentileInterval 95.0 [| 1.0; 2.0 |])
             testCase "a statistic that returns NaN on a resample" <| fun () ->
-                throwsArg "statistic" [ "NaN"; "resample" ] (fun () -> Bootstrap.replicates 1L 10 (fun _ -> nan) [| 1.0; 2.0 |])
+                throwsArg "statistic" [ "finite number"; "NaN"; "resample" ] (fun () -> Bootstrap.replicates 1L 10 (fun _ -> nan) [| 1.0; 2.0 |])
+            testCase "a statistic that returns infinity on a resample (the variance would be NaN)" <| fun () ->
+                throwsArg "statistic" [ "finite number"; "+infinity"; "resample" ] (fun () ->
+                    Bootstrap.estimate 1L 50 (fun r -> 1.0 / (r.[0] - 1.0)) [| 1.0; 2.0; 3.0 |])
             testCase "β₂ outside (0, 1) for the ψ curve" <| fun () ->
                 throwsArg "beta2" [ "0 < beta2 < 1"; "got 1" ] (fun () -> Bootstrap.psiCurve 1.0 1L 10 [| 1.0 |])
             testCase "infinite gradient in one series of a batch names the series and index" <| fun () ->
