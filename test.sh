@@ -19,7 +19,7 @@ for project in Research.Core.Tests Research.Analysis.Tests; do
   dll="tests/$project/bin/Release/net10.0/$project.dll"
   log="$(mktemp)"
   echo "== $project"
-  dotnet "$dll" --colours 0 --no-spinner --summary "$@" 2>&1 | tee "$log"
+  dotnet "$dll" --colours 0 --no-spinner "$@" 2>&1 | tee "$log"
   code=${PIPESTATUS[0]}
   line="$(grep -Eo '[0-9]+ passed, [0-9]+ ignored, [0-9]+ failed, [0-9]+ errored' "$log" | tail -n 1)"
   if [ -z "$line" ]; then
