@@ -51,6 +51,14 @@ module GradientStudyClaims =
 
     let private windowText (e: StudyEvidence) = let a, b = e.Options.EarlyWindow in $"t = {a}..{b}"
 
+    /// Median normalised early variance of Adam over that of another optimizer, with a bootstrap CI.
+    let private reductionVsAdam (optimizer: string) (label: string) (seedOffset: int64) (e: StudyEvidence) =
+        match adam e, byOptimizer optimizer e with
+        | Some a, Some o when a.Trace.Optimizer = "Adam" ->
+            let est, lo, hi = GradientAnalysis.medianRatio (e.Options.Seed + seedOffset) 0.95 (allWindowMeans e a) (allWindowMeans e o)
+            Effect.Interval($"median normalised variance Adam / {label}, {windowText e}", est, lo, hi, 0.95, a.Normal.WeightIndices.Length + a.NonNormal.WeightIndices.Length)
+        | _ -> missing "ratio" $"Adam and {optimizer}"
+
     /// Every claim of the notebook; <paramref name="expectations"/> overrides what each is expected to be
     /// (by id), e.g. to pin the fast tier's known outcomes.
     let all (expectations: Map<string, Verdict option>) : Claim<StudyEvidence> list =
@@ -134,12 +142,7 @@ module GradientStudyClaims =
           Claims.create "radam-reduces-variance" "RAdam's rectification reduces the early variance of the adaptive learning rate"
             "Liu et al. 2020 (RAdam); the notebook's RAdam run" "Adam's and RAdam's traces: Var[ψ_t]σ̂² vs Var[r_t ψ_t]σ̂²"
             (DecisionRule.intervalAbove 1.0) (expect "radam-reduces-variance" (Some Holds))
-            (fun e ->
-                match adam e, byOptimizer "RAdam" e with
-                | Some a, Some r when a.Trace.Optimizer = "Adam" ->
-                    let est, lo, hi = GradientAnalysis.medianRatio (e.Options.Seed + 13L) 0.95 (allWindowMeans e a) (allWindowMeans e r)
-                    Effect.Interval($"median normalised variance Adam / RAdam, {windowText e}", est, lo, hi, 0.95, a.Normal.WeightIndices.Length + a.NonNormal.WeightIndices.Length)
-                | _ -> missing "ratio" "Adam and RAdam")
+            (reductionVsAdam "RAdam" "RAdam" 13L)
 
           Claims.create "radam-reduction-equal" "RAdam reduces the variance about equally for normal and non-normal weights (ratio of reductions within [0.8, 1.25])"
             "the notebook's comparison of RAdam for normal and non-normal weights" "Adam's and RAdam's traces, both groups"
@@ -148,28 +151,18 @@ module GradientStudyClaims =
                 match adam e, byOptimizer "RAdam" e with
                 | Some a, Some r when a.Trace.Optimizer = "Adam" ->
                     let groups = [| windowMeans e a.Normal; windowMeans e r.Normal; windowMeans e a.NonNormal; windowMeans e r.NonNormal |]
-                                 |> Array.map (Array.filter Double.IsFinite)
-                    if groups |> Array.exists (fun g -> g.Length < 3) then
+                    let med (x: float[]) = GradientAnalysis.quantile 0.5 x
+                    let est, lo, hi = GradientAnalysis.bootstrapGroups (e.Options.Seed + 14L) 0.95 (fun g -> (med g.[0] / med g.[1]) / (med g.[2] / med g.[3])) groups
+                    if Double.IsNaN est then
                         { Effect.Point("reduction ratio normal / non-normal", nan, 0) with Details = [ "too few weights", "a group has fewer than 3 weights" ] }
                     else
-                        let med (x: float[]) = GradientAnalysis.quantile 0.5 x
-                        let stat (g: float[][]) = (med g.[0] / med g.[1]) / (med g.[2] / med g.[3])
-                        let rng = Random(int (e.Options.Seed + 14L))
-                        let draw (x: float[]) = Array.init x.Length (fun _ -> x.[rng.Next x.Length])
-                        let reps = Array.init 2000 (fun _ -> stat (groups |> Array.map draw))
-                        let ci = Bootstrap.percentileInterval 0.95 reps
-                        Effect.Interval($"(Adam/RAdam for normal) / (Adam/RAdam for non-normal), {windowText e}", stat groups, ci.Lower, ci.Upper, 0.95, groups |> Array.sumBy Array.length)
+                        Effect.Interval($"(Adam/RAdam for normal) / (Adam/RAdam for non-normal), {windowText e}", est, lo, hi, 0.95, groups |> Array.sumBy (Array.filter Double.IsFinite >> Array.length))
                 | _ -> missing "ratio" "Adam and RAdam")
 
           Claims.create "warmup-reduces-variance" "Warmup with AdamW reduces the early variance of the adaptive learning rate too"
             "the notebook's AdamW-with-warmup run" "Adam's and AdamW+warmup's traces: Var[(lr_t/lr) ψ_t]σ̂²"
             (DecisionRule.intervalAbove 1.0) (expect "warmup-reduces-variance" (Some Holds))
-            (fun e ->
-                match adam e, byOptimizer "AdamW" e with
-                | Some a, Some w when a.Trace.Optimizer = "Adam" ->
-                    let est, lo, hi = GradientAnalysis.medianRatio (e.Options.Seed + 15L) 0.95 (allWindowMeans e a) (allWindowMeans e w)
-                    Effect.Interval($"median normalised variance Adam / AdamW+warmup, {windowText e}", est, lo, hi, 0.95, a.Normal.WeightIndices.Length + a.NonNormal.WeightIndices.Length)
-                | _ -> missing "ratio" "Adam and AdamW") ]
+            (reductionVsAdam "AdamW" "AdamW+warmup" 15L) ]
 
 /// The Adam-vs-RAdam gradient study end to end: capture (Research.Core), analysis, claims, report.
 module AdamVsRAdam =

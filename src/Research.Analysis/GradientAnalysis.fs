@@ -111,15 +111,18 @@ type OptimizerAnalysis =
 /// is not rejected, against Liu et al.'s theory.
 module GradientAnalysis =
 
+    /// Quantile (linear interpolation, numpy's default) of values already sorted ascending.
+    let quantileSorted (q: float) (sorted: float[]) : float =
+        if sorted.Length = 0 then nan
+        else
+            let h = float (sorted.Length - 1) * q
+            let lo = int (floor h)
+            let hi = min (sorted.Length - 1) (lo + 1)
+            sorted.[lo] + (h - float lo) * (sorted.[hi] - sorted.[lo])
+
     /// Quantile (linear interpolation, numpy's default) of finite values; NaN when there are none.
     let quantile (q: float) (values: float[]) : float =
-        let v = values |> Array.filter Double.IsFinite |> Array.sort
-        if v.Length = 0 then nan
-        else
-            let h = float (v.Length - 1) * q
-            let lo = int (floor h)
-            let hi = min (v.Length - 1) (lo + 1)
-            v.[lo] + (h - float lo) * (v.[hi] - v.[lo])
+        quantileSorted q (values |> Array.filter Double.IsFinite |> Array.sort)
 
     /// Median, 10% and 90% across weights at each t.
     let band (perWeight: float[][]) : CurveBand =
@@ -132,9 +135,8 @@ module GradientAnalysis =
               Q90 = Array.init t (fun i -> quantile 0.9 (column i))
               Weights = perWeight.Length }
 
-    /// Kolmogorov–Smirnov distance between the sample and a mixture's CDF.
-    let ksDistance (model: MixtureParameters) (x: float[]) : float =
-        let sorted = Array.sort x
+    /// Kolmogorov–Smirnov distance between a sample sorted ascending and a mixture's CDF.
+    let ksDistanceSorted (model: MixtureParameters) (sorted: float[]) : float =
         let n = float sorted.Length
         let sds = model.Variances |> Array.map sqrt
         let cdf v =
@@ -148,19 +150,27 @@ module GradientAnalysis =
             d <- max d (max (abs (f - float (i + 1) / n)) (abs (f - float i / n)))
         d
 
-    /// Histogram as densities (area 1) over equal-width bins spanning the 0.5%–99.5% quantiles.
-    let histogram (bins: int) (x: float[]) : float[] * float[] =
-        let lo = quantile 0.005 x
-        let hi = quantile 0.995 x
+    /// Kolmogorov–Smirnov distance between the sample and a mixture's CDF.
+    let ksDistance (model: MixtureParameters) (x: float[]) : float = ksDistanceSorted model (Array.sort x)
+
+    /// Histogram, from finite values sorted ascending, as densities (area 1) over equal-width bins
+    /// spanning the 0.5%–99.5% quantiles.
+    let histogramSorted (bins: int) (sorted: float[]) : float[] * float[] =
+        let lo = quantileSorted 0.005 sorted
+        let hi = quantileSorted 0.995 sorted
         let lo, hi = if hi > lo then lo, hi else lo - 0.5, lo + 0.5
         let width = (hi - lo) / float bins
         let counts = Array.zeroCreate<float> bins
-        for v in x do
+        for v in sorted do
             if v >= lo && v <= hi then
                 let b = min (bins - 1) (int ((v - lo) / width))
                 counts.[b] <- counts.[b] + 1.0
-        let total = float x.Length
+        let total = float sorted.Length
         Array.init (bins + 1) (fun i -> lo + float i * width), counts |> Array.map (fun c -> c / (total * width))
+
+    /// Histogram as densities (area 1) over equal-width bins spanning the 0.5%–99.5% quantiles.
+    let histogram (bins: int) (x: float[]) : float[] * float[] =
+        histogramSorted bins (x |> Array.filter Double.IsFinite |> Array.sort)
 
     /// The multiplier of ψ_t in each optimizer's update and its description.
     let multiplier (trace: GradientTrace) : float[] * string =
@@ -241,11 +251,12 @@ module GradientAnalysis =
                 let ks = [| 1 .. min options.MixtureComponents distinct |]
                 let fits = ks |> Array.map fitK
                 let fit = fits.[fits.Length - 1]
-                let edges, dens = histogram options.HistogramBins pooled
+                let sorted = Array.sort pooled // finite: GradientTrace.load rejects NaN/inf
+                let edges, dens = histogramSorted options.HistogramBins sorted
                 { Neuron = n
                   Fit = fit
                   BicByComponents = fits |> Array.map (fun f -> f.Bic)
-                  KsDistance = ksDistance fit.Parameters pooled
+                  KsDistance = ksDistanceSorted fit.Parameters sorted
                   BinEdges = edges
                   Densities = dens })
         progress $"    {trace.Neurons} mixtures (k = 1…{options.MixtureComponents}, {trace.Inputs * trace.Iterations} points each): max KS distance {mixtures |> Array.map (fun m -> m.KsDistance) |> Array.max:F4}"
@@ -293,16 +304,21 @@ module GradientAnalysis =
             let ci = Bootstrap.percentileInterval level reps
             statistic v, ci.Lower, ci.Upper
 
+    /// A statistic of several groups of per-weight values with a percentile bootstrap CI: each of
+    /// 2,000 replicates resamples every group independently (in group order, one seeded generator).
+    /// NaN when a group has fewer than 3 finite values.
+    let bootstrapGroups (seed: int64) (level: float) (statistic: float[][] -> float) (groups: float[][]) : float * float * float =
+        let gs = groups |> Array.map (Array.filter Double.IsFinite)
+        if gs |> Array.exists (fun g -> g.Length < 3) then nan, nan, nan
+        else
+            let rng = Random(int (seed % int64 Int32.MaxValue))
+            let draw (x: float[]) = Array.init x.Length (fun _ -> x.[rng.Next x.Length])
+            let reps = Array.init 2000 (fun _ -> statistic (gs |> Array.map draw))
+            let ci = Bootstrap.percentileInterval level reps
+            statistic gs, ci.Lower, ci.Upper
+
     /// Ratio of medians of two groups of per-weight values with a percentile bootstrap CI
     /// (both groups resampled independently, 2,000 times).
     let medianRatio (seed: int64) (level: float) (numerator: float[]) (denominator: float[]) : float * float * float =
-        let a = numerator |> Array.filter Double.IsFinite
-        let b = denominator |> Array.filter Double.IsFinite
-        if a.Length < 3 || b.Length < 3 then nan, nan, nan
-        else
-            let med (x: float[]) = quantile 0.5 x
-            let rng = Random(int (seed % int64 Int32.MaxValue))
-            let draw (x: float[]) = Array.init x.Length (fun _ -> x.[rng.Next x.Length])
-            let reps = Array.init 2000 (fun _ -> med (draw a) / med (draw b))
-            let ci = Bootstrap.percentileInterval level reps
-            med a / med b, ci.Lower, ci.Upper
+        let med (x: float[]) = quantile 0.5 x
+        bootstrapGroups seed level (fun g -> med g.[0] / med g.[1]) [| numerator; denominator |]

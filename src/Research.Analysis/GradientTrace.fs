@@ -87,11 +87,16 @@ module GradientTrace =
         let t = int series.Iterations
         if t < 3 then
             invalidArg (nameof directory) $"series {series.Name} in {directory} has {t} iterations; the study needs at least 3"
-        let nonFinite = series.CountNonFinite()
-        if nonFinite.Total > 0L then
+        let weightMajor = series.ReadWeightMajor() // one read of the file; the scan below uses this copy
+        let mutable nan, pos, neg = 0, 0, 0
+        for w in weightMajor do
+            for v in w do
+                if Single.IsNaN v then nan <- nan + 1
+                elif Single.IsPositiveInfinity v then pos <- pos + 1
+                elif Single.IsNegativeInfinity v then neg <- neg + 1
+        if nan + pos + neg > 0 then
             invalidArg (nameof directory)
-                $"series {series.Name} in {directory} holds {nonFinite.NaN} NaN, {nonFinite.PositiveInfinity} +inf and {nonFinite.NegativeInfinity} -inf values (a diverged run?); normality and ψ statistics need finite gradients"
-        let weightMajor = series.ReadWeightMajor()
+                $"series {series.Name} in {directory} holds {nan} NaN, {pos} +inf and {neg} -inf values (a diverged run?); normality and ψ statistics need finite gradients"
         let scalar name =
             match reader.TryGetSeries name with
             | true, s -> s.ReadAll() |> Array.map float
