@@ -13,7 +13,7 @@ if ! dotnet build Research.sln -c Release -nologo -v quiet -clp:ErrorsOnly; then
   echo "build failed"; echo "0 passed, 1 failed"; exit 1
 fi
 echo "== data"
-dotnet fsi scripts/fetch-mnist.fsx || echo "warning: MNIST fetch failed; tests needing real MNIST use generated data"
+dotnet src/Research.Cli/bin/Release/net10.0/research.dll fetch-data || echo "warning: MNIST fetch failed; tests that need real MNIST fail saying so, the others use generated data"
 passed=0; failed=0; status=0
 for project in Research.Core.Tests Research.Analysis.Tests; do
   dll="tests/$project/bin/Release/net10.0/$project.dll"

@@ -1,8 +1,7 @@
 // A first look: train the 784-512-512-10 ReLU MLP on real MNIST for a few hundred steps with
 // Adam and print the loss and the test accuracy.
-//   dotnet fsi scripts/demo.fsx [steps] [seed]
-#r "../src/Research.Core/bin/Release/net10.0/TorchSharp.dll"
-#r "../src/Research.Core/bin/Release/net10.0/Research.Core.dll"
+//   dotnet fsi scripts/demo.fsx [steps] [seed] [--small]
+#load "research.fsx"
 
 open System
 open TorchSharp
@@ -11,8 +10,8 @@ open Research.Core.Data
 open Research.Core.Models
 open Research.Core.Training
 
-let args = fsi.CommandLineArgs |> Array.skip 1
-let steps = if args.Length > 0 then int args[0] else 400
+let args = fsi.CommandLineArgs |> Array.skip 1 |> Array.filter (fun a -> a <> "--small")
+let steps = if args.Length > 0 then int args[0] elif Research.small then 40 else 400
 let seed = if args.Length > 1 then int64 args[1] else 0L
 
 let runtime = TorchRuntime.Initialize(seed, log = stdout)

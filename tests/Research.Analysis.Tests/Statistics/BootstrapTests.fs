@@ -79,7 +79,7 @@ let private psiSeries =
 
 [<Tests>]
 let tests =
-    testList "Bootstrap" [
+    testList "Statistics.Bootstrap" [
         testList "scipy 1.10.1 stats.bootstrap on the same replicates (reference/bootstrap_scipy.json), to 1e-12" [
             for c in scipyCases.Force() do
                 yield testCase $"{c.Name}: percentile interval" <| fun () ->

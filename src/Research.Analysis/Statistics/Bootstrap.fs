@@ -162,20 +162,9 @@ module Bootstrap =
         let reps = replicates seed resamples statistic data
         summarise (statistic (Array.copy data)) reps
 
-    /// numpy.percentile(a, q) with the default linear method, for q in percent (scipy passes α·100).
-    let private percentileOfSorted (sorted: float[]) (qPercent: float) =
-        let n = sorted.Length
-        let q = qPercent / 100.0
-        let virtualIndex = float (n - 1) * q
-        let lo = int (floor virtualIndex)
-        let lo = max 0 (min (n - 1) lo)
-        let hi = min (n - 1) (lo + 1)
-        let gamma = virtualIndex - float lo
-        let a = sorted.[lo]
-        let b = sorted.[hi]
-        let diff = b - a
-        // numpy's _lerp: a + diff·t, or b − diff·(1 − t) when t ≥ 0.5
-        if gamma >= 0.5 then b - diff * (1.0 - gamma) else a + diff * gamma
+    /// numpy.percentile(a, q) for q in percent (scipy passes α·100): numpy divides by 100 first, and
+    /// so does this, so the interpolation point is numpy's to the last bit.
+    let private percentileOfSorted (sorted: float[]) (qPercent: float) = Quantile.ofSorted (qPercent / 100.0) sorted
 
     let private checkReplicates (name: string) (reps: float[]) =
         Validation.minLength name 2 "replicates" reps

@@ -753,3 +753,30 @@ module GaussianMixture =
         for i in 1 .. fits.Length - 1 do
             if fits.[i].Bic < fits.[best].Bic then best <- i
         { Candidates = Array.copy components; Fits = fits; Best = fits.[best]; BestComponents = components.[best] }
+
+    /// <summary>The mixture's cumulative distribution function Σ_k w_k Φ((v − μ_k)/σ_k) at one point.</summary>
+    /// <param name="model">The mixture parameters.</param>
+    /// <param name="v">Where to evaluate.</param>
+    [<CompiledName("Cdf")>]
+    let cdf (model: MixtureParameters) (v: float) : float =
+        let mutable s = 0.0
+        for j in 0 .. model.Weights.Length - 1 do
+            s <- s + model.Weights.[j] * MathNet.Numerics.Distributions.Normal.CDF(model.Means.[j], sqrt model.Variances.[j], v)
+        s
+
+    /// <summary>
+    /// The Kolmogorov–Smirnov distance sup |F_n − F| between a sample sorted ascending and the
+    /// mixture's CDF (the statistic of scipy.stats.kstest against the mixture's CDF).
+    /// </summary>
+    /// <param name="model">The mixture parameters.</param>
+    /// <param name="sorted">Finite values sorted ascending (at least one).</param>
+    [<CompiledName("KsDistanceOfSorted")>]
+    let ksDistanceSorted (model: MixtureParameters) (sorted: float[]) : float =
+        checkModel model
+        Validation.minLength (nameof sorted) 1 "values" sorted
+        let n = float sorted.Length
+        let mutable d = 0.0
+        for i in 0 .. sorted.Length - 1 do
+            let f = cdf model sorted.[i]
+            d <- max d (max (abs (f - float (i + 1) / n)) (abs (f - float i / n)))
+        d

@@ -1,6 +1,6 @@
 /// Tests of GaussianMixture (Mixture.fs) against ../shared/reference/gmm.json
 /// (scikit-learn 1.2.1 GaussianMixture, covariance_type="full", on 1-D data).
-module Research.Analysis.Tests.MixtureTests
+module Research.Analysis.Tests.GaussianMixtureTests
 
 open System
 open System.Text.Json
@@ -41,7 +41,7 @@ let private dataGen =
 
 [<Tests>]
 let tests =
-    testList "Mixture.GaussianMixture" [
+    testList "Statistics.GaussianMixture" [
         testList "scikit-learn 1.2.1 fixed_init trajectory (gmm.json): every M-step to 1e-10, same stopping iteration" [
             for d in datasets.Force() ->
                 testCase $"{d.Name} k={d.K}" <| fun () ->

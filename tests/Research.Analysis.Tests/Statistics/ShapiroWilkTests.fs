@@ -1,6 +1,6 @@
-/// Tests of ShapiroWilk (Normality.fs) against ../shared/reference/shapiro.json
+/// Tests of ShapiroWilk (Statistics/ShapiroWilk.fs) against ../shared/reference/shapiro.json
 /// (R 4.2.2 shapiro.test and scipy 1.10.1 stats.shapiro).
-module Research.Analysis.Tests.NormalityTests
+module Research.Analysis.Tests.ShapiroWilkTests
 
 open System
 open Expecto
@@ -56,7 +56,7 @@ let private sampleGen =
 
 [<Tests>]
 let tests =
-    testList "Normality.ShapiroWilk" [
+    testList "Statistics.ShapiroWilk" [
         testList "R 4.2.2 shapiro.test (shapiro.json), W to 1e-13 and p to 1e-11" [
             for c in cases.Force() ->
                 testCase (caseName c) <| fun () ->

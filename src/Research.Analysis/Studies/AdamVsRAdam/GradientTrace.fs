@@ -1,4 +1,4 @@
-namespace Research.Analysis
+namespace Research.Analysis.Studies.AdamVsRAdam
 
 open System
 open System.IO
@@ -38,6 +38,9 @@ type GradientTrace =
       Hashes: (string * string) list
       /// The manifest's "run" object as JSON text ("{}" for a minimal manifest).
       RunJson: string
+      /// The factor multiplying ψ_t in the update as the manifest states it ("1", "r_t", "lr_t/lr"),
+      /// None when the manifest does not say (a minimal manifest).
+      StatedMultiplier: string option
       /// Status of the trace ("complete" or "incomplete").
       Status: string }
 
@@ -131,6 +134,21 @@ module GradientTrace =
                 match run["label"] with
                 | null -> Path.GetFileName(Path.GetFullPath(directory).TrimEnd('/'))
                 | l -> l.GetValue<string>()
+        let manifest = Path.Combine(directory, "manifest.json")
+        let stated =
+            if isNull run then None
+            else
+                match run["adaptive_lr_multiplier"] with
+                | :? JsonValue as v when v.GetValueKind() = Text.Json.JsonValueKind.String ->
+                    match v.GetValue<string>() with
+                    | "1" | "r_t" | "lr_t/lr" as m -> Some m
+                    | other ->
+                        invalidArg (nameof directory)
+                            $"{manifest}: run.adaptive_lr_multiplier: expected \"1\", \"r_t\" or \"lr_t/lr\", got \"{other}\""
+                | null -> None
+                | other ->
+                    invalidArg (nameof directory)
+                        $"{manifest}: run.adaptive_lr_multiplier: expected a string (\"1\", \"r_t\" or \"lr_t/lr\"), got {other.ToJsonString()}"
         { Label = label
           Optimizer = optimizer
           Directory = Path.GetFullPath directory
@@ -145,4 +163,5 @@ module GradientTrace =
           Beta2 = beta2
           Hashes = hashes directory
           RunJson = runText
+          StatedMultiplier = stated
           Status = reader.Status }

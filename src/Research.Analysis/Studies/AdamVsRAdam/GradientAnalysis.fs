@@ -1,7 +1,7 @@
-namespace Research.Analysis
+namespace Research.Analysis.Studies.AdamVsRAdam
 
 open System
-open MathNet.Numerics.Distributions
+open Research.Analysis
 
 /// Settings of the gradient-distribution analysis (every number the report depends on).
 type AnalysisOptions =
@@ -53,14 +53,6 @@ type NeuronMixture =
       BinEdges: float[]
       Densities: float[] }
 
-/// Summary over weights of a per-t curve: median and 10%/90% quantiles at each t (NaN where undefined).
-type CurveBand =
-    { Median: float[]
-      Q10: float[]
-      Q90: float[]
-      /// Weights in the group.
-      Weights: int }
-
 /// Bootstrap variance of the adaptive learning rate for one group of weights.
 type VarianceGroup =
     { /// "normal" (not rejected) or "non-normal" (rejected).
@@ -111,83 +103,39 @@ type OptimizerAnalysis =
 /// is not rejected, against Liu et al.'s theory.
 module GradientAnalysis =
 
-    /// Quantile (linear interpolation, numpy's default) of values already sorted ascending.
-    let quantileSorted (q: float) (sorted: float[]) : float =
-        if sorted.Length = 0 then nan
-        else
-            let h = float (sorted.Length - 1) * q
-            let lo = int (floor h)
-            let hi = min (sorted.Length - 1) (lo + 1)
-            sorted.[lo] + (h - float lo) * (sorted.[hi] - sorted.[lo])
+    /// Median and 10–90% band across weights at each t.
+    let band (perWeight: float[][]) : CurveBand = Quantile.band perWeight
 
-    /// Quantile (linear interpolation, numpy's default) of finite values; NaN when there are none.
-    let quantile (q: float) (values: float[]) : float =
-        quantileSorted q (values |> Array.filter Double.IsFinite |> Array.sort)
-
-    /// Median, 10% and 90% across weights at each t.
-    let band (perWeight: float[][]) : CurveBand =
-        if perWeight.Length = 0 then { Median = [||]; Q10 = [||]; Q90 = [||]; Weights = 0 }
-        else
-            let t = perWeight.[0].Length
-            let column i = perWeight |> Array.map (fun w -> w.[i])
-            { Median = Array.init t (fun i -> quantile 0.5 (column i))
-              Q10 = Array.init t (fun i -> quantile 0.1 (column i))
-              Q90 = Array.init t (fun i -> quantile 0.9 (column i))
-              Weights = perWeight.Length }
-
-    /// Kolmogorov–Smirnov distance between a sample sorted ascending and a mixture's CDF.
-    let ksDistanceSorted (model: MixtureParameters) (sorted: float[]) : float =
-        let n = float sorted.Length
-        let sds = model.Variances |> Array.map sqrt
-        let cdf v =
-            let mutable s = 0.0
-            for j in 0 .. model.Weights.Length - 1 do
-                s <- s + model.Weights.[j] * Normal.CDF(model.Means.[j], sds.[j], v)
-            s
-        let mutable d = 0.0
-        for i in 0 .. sorted.Length - 1 do
-            let f = cdf sorted.[i]
-            d <- max d (max (abs (f - float (i + 1) / n)) (abs (f - float i / n)))
-        d
-
-    /// Kolmogorov–Smirnov distance between the sample and a mixture's CDF.
-    let ksDistance (model: MixtureParameters) (x: float[]) : float = ksDistanceSorted model (Array.sort x)
-
-    /// Histogram, from finite values sorted ascending, as densities (area 1) over equal-width bins
-    /// spanning the 0.5%–99.5% quantiles.
-    let histogramSorted (bins: int) (sorted: float[]) : float[] * float[] =
-        let lo = quantileSorted 0.005 sorted
-        let hi = quantileSorted 0.995 sorted
-        let lo, hi = if hi > lo then lo, hi else lo - 0.5, lo + 0.5
-        let width = (hi - lo) / float bins
-        let counts = Array.zeroCreate<float> bins
-        for v in sorted do
-            if v >= lo && v <= hi then
-                let b = min (bins - 1) (int ((v - lo) / width))
-                counts.[b] <- counts.[b] + 1.0
-        let total = float sorted.Length
-        Array.init (bins + 1) (fun i -> lo + float i * width), counts |> Array.map (fun c -> c / (total * width))
-
-    /// Histogram as densities (area 1) over equal-width bins spanning the 0.5%–99.5% quantiles.
-    let histogram (bins: int) (x: float[]) : float[] * float[] =
-        histogramSorted bins (x |> Array.filter Double.IsFinite |> Array.sort)
-
-    /// The multiplier of ψ_t in each optimizer's update and its description.
+    /// The multiplier of ψ_t in each optimizer's update and its description: as the trace's manifest
+    /// states it (run.adaptive_lr_multiplier), else from the optimizer's name and the lr series (a
+    /// minimal manifest).
     let multiplier (trace: GradientTrace) : float[] * string =
         let t = trace.Iterations
-        match trace.Optimizer with
-        | "RAdam" ->
+        let radam () =
             let steps = AdaptiveLR.radamSteps AdaptiveLR.PyTorchThreshold trace.Beta2 (Array.create t 1.0)
             steps |> Array.map (function Adapted(r, _) -> r | Unadapted -> nan),
             "r_t where ρ_t > 5 (PyTorch's threshold); RAdam does not use ψ_t for t ≤ 5"
-        | _ when trace.LearningRate.Length >= t && trace.LearningRate |> Array.exists (fun l -> abs (l - trace.BaseLearningRate) > 1e-6 * trace.BaseLearningRate) ->
+        let schedule () =
+            if trace.LearningRate.Length < t then
+                invalidArg (nameof trace)
+                    $"{trace.Directory}: the manifest says ψ_t is scaled by lr_t/lr, but the trace's lr series has {trace.LearningRate.Length} values for {t} iterations; record lr every iteration"
             Array.init t (fun i -> trace.LearningRate.[i] / trace.BaseLearningRate), "lr_t / lr (the schedule's factor, e.g. warmup)"
-        | _ -> Array.create t 1.0, "1 (Adam's ψ_t itself)"
+        let one () = Array.create t 1.0, "1 (Adam's ψ_t itself)"
+        match trace.StatedMultiplier with
+        | Some "r_t" -> radam ()
+        | Some "lr_t/lr" -> schedule ()
+        | Some _ -> one ()
+        | None ->
+            match trace.Optimizer with
+            | "RAdam" -> radam ()
+            | _ when trace.LearningRate.Length >= t && trace.LearningRate |> Array.exists (fun l -> abs (l - trace.BaseLearningRate) > 1e-6 * trace.BaseLearningRate) ->
+                schedule ()
+            | _ -> one ()
 
     let private pickWeights (seed: int64) (count: int) (candidates: int[]) =
         if candidates.Length <= count then candidates
         else
-            let rng = Random(int (seed % int64 Int32.MaxValue))
+            let rng = System.Random(int (seed % int64 Int32.MaxValue))
             let a = Array.copy candidates
             for i in a.Length - 1 .. -1 .. 1 do
                 let j = rng.Next(i + 1)
@@ -230,7 +178,7 @@ module GradientAnalysis =
         let holm = MultipleTesting.holm options.Alpha testedP
         let bh = MultipleTesting.benjaminiHochberg options.Alpha testedP
         let rejectedRaw = testedP |> Array.filter (fun p -> p <= options.Alpha) |> Array.length
-        progress $"    Shapiro–Wilk on {nW} series: {rejectedRaw}/{tested.Length} rejected at α = {options.Alpha}; Holm {holm.RejectedCount}, BH {bh.RejectedCount} ({sw.Length - tested.Length} constant)"
+        progress $"Shapiro–Wilk on {nW} series: {rejectedRaw}/{tested.Length} rejected at α = {options.Alpha}; Holm {holm.RejectedCount}, BH {bh.RejectedCount} ({sw.Length - tested.Length} constant)"
         let neuronOf w = w / trace.Inputs
         let perNeuron =
             Array.init trace.Neurons (fun n ->
@@ -252,14 +200,14 @@ module GradientAnalysis =
                 let fits = ks |> Array.map fitK
                 let fit = fits.[fits.Length - 1]
                 let sorted = Array.sort pooled // finite: GradientTrace.load rejects NaN/inf
-                let edges, dens = histogramSorted options.HistogramBins sorted
+                let edges, dens = Histogram.densityOfSorted options.HistogramBins (0.005, 0.995) sorted
                 { Neuron = n
                   Fit = fit
                   BicByComponents = fits |> Array.map (fun f -> f.Bic)
-                  KsDistance = ksDistanceSorted fit.Parameters sorted
+                  KsDistance = GaussianMixture.ksDistanceSorted fit.Parameters sorted
                   BinEdges = edges
                   Densities = dens })
-        progress $"    {trace.Neurons} mixtures (k = 1…{options.MixtureComponents}, {trace.Inputs * trace.Iterations} points each): max KS distance {mixtures |> Array.map (fun m -> m.KsDistance) |> Array.max:F4}"
+        progress $"{trace.Neurons} mixtures (k = 1…{options.MixtureComponents}, {trace.Inputs * trace.Iterations} points each): max KS distance {mixtures |> Array.map (fun m -> m.KsDistance) |> Array.max:F4}"
         // 3. Bootstrap variance of the adaptive learning rate, normal vs non-normal weights.
         let m, mText = multiplier trace
         let theory =
@@ -272,7 +220,7 @@ module GradientAnalysis =
         let nonNormalW = tested |> Array.filter rejectedSet.Contains
         let normal = varianceGroup options trace m theory "normal" options.Seed normalW
         let nonNormal = varianceGroup options trace m theory "non-normal" (options.Seed + 1L) nonNormalW
-        progress $"    bootstrap Var[ψ] (B = {options.BootstrapResamples}, T = {trace.Iterations}) for {normal.WeightIndices.Length} normal and {nonNormal.WeightIndices.Length} non-normal weights"
+        progress $"bootstrap Var[ψ] (B = {options.BootstrapResamples}, T = {trace.Iterations}) for {normal.WeightIndices.Length} normal and {nonNormal.WeightIndices.Length} non-normal weights"
         { Trace = trace
           PValues = pValues
           W = ws
@@ -291,9 +239,7 @@ module GradientAnalysis =
           Seconds = clock.Elapsed.TotalSeconds }
 
     /// Per weight, the mean over t in [first, last] of a per-t curve (NaN-free values only).
-    let windowMean (first: int, last: int) (curve: float[]) : float =
-        let vals = [| for t in first .. min last curve.Length do if Double.IsFinite curve.[t - 1] then yield curve.[t - 1] |]
-        if vals.Length = 0 then nan else Array.average vals
+    let windowMean (window: int * int) (curve: float[]) : float = Quantile.windowMean window curve
 
     /// A statistic of per-weight values with a percentile bootstrap CI over weights.
     let bootstrapOverWeights (seed: int64) (level: float) (statistic: float[] -> float) (values: float[]) : float * float * float =
@@ -311,7 +257,7 @@ module GradientAnalysis =
         let gs = groups |> Array.map (Array.filter Double.IsFinite)
         if gs |> Array.exists (fun g -> g.Length < 3) then nan, nan, nan
         else
-            let rng = Random(int (seed % int64 Int32.MaxValue))
+            let rng = System.Random(int (seed % int64 Int32.MaxValue))
             let draw (x: float[]) = Array.init x.Length (fun _ -> x.[rng.Next x.Length])
             let reps = Array.init 2000 (fun _ -> statistic (gs |> Array.map draw))
             let ci = Bootstrap.percentileInterval level reps
@@ -320,5 +266,5 @@ module GradientAnalysis =
     /// Ratio of medians of two groups of per-weight values with a percentile bootstrap CI
     /// (both groups resampled independently, 2,000 times).
     let medianRatio (seed: int64) (level: float) (numerator: float[]) (denominator: float[]) : float * float * float =
-        let med (x: float[]) = quantile 0.5 x
+        let med (x: float[]) = Quantile.median x
         bootstrapGroups seed level (fun g -> med g.[0] / med g.[1]) [| numerator; denominator |]

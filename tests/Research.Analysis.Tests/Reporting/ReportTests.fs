@@ -10,7 +10,7 @@ let private hostile = "<script>alert('x')</script> & \"quotes\""
 
 [<Tests>]
 let tests =
-    testList "Report" [
+    testList "Reporting.Report" [
         testCase "user labels are escaped everywhere: title, text, facts, tables, captions and chart JSON" <| fun () ->
             let chart = Chart.Line(x = [ 1.0; 2.0 ], y = [ 3.0; 4.0 ], Name = hostile) |> Chart.withTitle hostile
             let html =

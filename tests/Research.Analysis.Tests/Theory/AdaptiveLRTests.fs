@@ -46,7 +46,7 @@ let private steps = [ 1 .. 100 ]
 
 [<Tests>]
 let tests =
-    testList "AdaptiveLR" [
+    testList "Theory.AdaptiveLR" [
         testCase "ρ∞ = 2/(1 − β₂) − 1 (psi.json rho_inf)" <| fun () ->
             closeRel 1e-15 "ρ∞" (Reference.num (Reference.prop "rho_inf" root.Value)) (AdaptiveLR.rhoInfinity beta)
 

@@ -60,7 +60,7 @@ let private alphaGen = Gen.elements [ 0.001; 0.01; 0.05; 0.1; 0.2; 0.5 ]
 
 [<Tests>]
 let tests =
-    testList "MultipleTesting" [
+    testList "Statistics.MultipleTesting" [
         testList "statsmodels 0.13.5 multipletests, alpha 0.05 (multitest.json): adjusted p to 1e-12, same rejections" [
             for v in vectors.Force() do
                 for m in M.All ->

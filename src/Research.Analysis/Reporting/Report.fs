@@ -32,6 +32,8 @@ type ReportBlock =
     | Figure of caption: string * chart: GenericChart
     /// A verdict line: a short label, whether it is good news, and the sentence (escaped).
     | Verdict of label: string * positive: bool option * text: string
+    /// A table whose first cell in row i links to hrefs[i] (a relative path; escaped).
+    | LinkTable of table: ReportTable * hrefs: string list
 
 /// Self-contained HTML reports: plotly.js (from Plotly.NET's embedded copy) is inlined, so the file
 /// opens with no network. Every piece of user text is HTML-escaped, and chart JSON is embedded with
@@ -95,6 +97,21 @@ figure{margin:1em 0 2em} figcaption{font-size:.9em;color:#44515f}
         add (js.Replace("</script", "<\\/script"))
         add "</script>\n</head>\n<body>\n"
         add $"<h1>{escape title}</h1>\n"
+        let table (t: ReportTable) (hrefs: string list) =
+            add $"<table>\n<caption>{escape t.Title}</caption>\n<thead><tr>"
+            for c in t.Columns do add $"<th>{escape c}</th>"
+            add "</tr></thead>\n<tbody>\n"
+            for i, row in List.indexed t.Rows do
+                add "<tr>"
+                for j, cell in List.indexed row do
+                    match List.tryItem i hrefs with
+                    | Some href when j = 0 -> add $"<td><a href=\"{escape href}\">{escape cell}</a></td>"
+                    | _ -> add $"<td>{escape cell}</td>"
+                add "</tr>\n"
+            add "</tbody>\n</table>\n"
+            match t.CsvName with
+            | Some name -> add $"<p class=\"csv\">CSV: <a href=\"{escape name}\">{escape name}</a></p>\n"
+            | None -> ()
         let mutable figure = 0
         for block in blocks do
             match block with
@@ -106,18 +123,8 @@ figure{margin:1em 0 2em} figcaption{font-size:.9em;color:#44515f}
                 add "<dl class=\"facts\">\n"
                 for k, v in pairs do add $"<dt>{escape k}</dt><dd>{escape v}</dd>\n"
                 add "</dl>\n"
-            | Table t ->
-                add $"<table>\n<caption>{escape t.Title}</caption>\n<thead><tr>"
-                for c in t.Columns do add $"<th>{escape c}</th>"
-                add "</tr></thead>\n<tbody>\n"
-                for row in t.Rows do
-                    add "<tr>"
-                    for cell in row do add $"<td>{escape cell}</td>"
-                    add "</tr>\n"
-                add "</tbody>\n</table>\n"
-                match t.CsvName with
-                | Some name -> add $"<p class=\"csv\">CSV: <a href=\"{escape name}\">{escape name}</a></p>\n"
-                | None -> ()
+            | Table t -> table t []
+            | LinkTable(t, hrefs) -> table t hrefs
             | Figure(caption, chart) ->
                 figure <- figure + 1
                 let id = $"figure-{figure}"
@@ -140,7 +147,8 @@ figure{margin:1em 0 2em} figcaption{font-size:.9em;color:#44515f}
         let csvs =
             [ for b in blocks do
                 match b with
-                | Table({ CsvName = Some name } as t) ->
+                | Table({ CsvName = Some name } as t)
+                | LinkTable({ CsvName = Some name } as t, _) ->
                     if name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || name.Contains ".." then
                         invalidArg (nameof blocks) $"CSV name '{name}' must be a plain file name"
                     let p = Path.Combine(dir, name)

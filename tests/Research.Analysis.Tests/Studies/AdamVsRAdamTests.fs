@@ -1,0 +1,202 @@
+/// The Adam-vs-RAdam study: its fast tier (small deterministic inputs) through the runner, the
+/// quick tier's pinned numbers at seed 0, reproducibility, traces written elsewhere (NumPy layout,
+/// minimal manifest), escaping and the browser check of the report.
+module Research.Tests.Studies.AdamVsRAdamTests
+
+open System
+open System.IO
+open Expecto
+open Research.Core.Data
+open Research.Core.Capture
+open Research.Core.Traces
+open Research.Analysis
+open Research.Analysis.Studies.AdamVsRAdam
+open Research.Tests
+
+let private tempDir (prefix: string) =
+    let d = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}")
+    Directory.CreateDirectory d |> ignore
+    d
+
+let private realMnist = lazy (Mnist.IsPresent())
+
+/// The fast tier: a 784-128-64-10 MLP, 100 steps per optimizer on 6,400 MNIST images (generated
+/// blobs when MNIST is absent), the 10x64 block recorded for 100 iterations, B = 300 resamples.
+let fastOptions : AdamVsRAdamOptions =
+    { Capture =
+        GradientStudyConfig(Widths = [| 784; 128; 64; 10 |], TrainSteps = 100, RecordIterations = 100,
+                            InputColumns = 64, TrainExamples = Nullable 6400, Device = "cpu")
+      Analysis = { AnalysisOptions.Default with BootstrapResamples = 300; WeightsPerGroup = 60; MixtureRestarts = 1 }
+      Traces = [] }
+
+/// MNIST for the runner: the real files when fetched, else generated blobs (recorded as a stand-in).
+let mnistForTests : Lazy<MnistData> =
+    lazy
+        (if realMnist.Value then MnistData.load false (Mnist.DefaultDirectory())
+         else MnistData.standIn "generated blobs (MNIST not fetched)" (TestData.generated 6400 3) (TestData.generated 1000 4))
+
+let private settings (root: string) (seed: int64) =
+    { RunSettings.Default with Seed = seed; OutputRoot = root; BrowserCheck = false; Mnist = Some(fun () -> mnistForTests.Value); Log = TextWriter.Null }
+
+/// What the fast tier expects of each claim (seed 1). Claims near their decision boundary on this
+/// small input (most-series-non-normal: 0.47 [0.43, 0.51]; radam-reduction-equal: 1.73 [1.18, 2.21])
+/// are reported without an expectation.
+let fastExpectations : Map<string, Verdict option> =
+    if realMnist.Value then
+        Map.ofList
+            [ "bh-at-least-holm", Some Holds
+              "bh-more-powerful", Some Holds
+              "most-series-non-normal", None
+              "mixture-fits-each-neuron", Some Refuted
+              "mixture-five-by-bic", Some Refuted
+              "bootstrap-follows-theory", Some Holds
+              "non-normal-higher-variance", Some Holds
+              "radam-reduces-variance", Some Holds
+              "radam-reduction-equal", None
+              "warmup-reduces-variance", Some Holds ]
+    else
+        // Generated blobs: only what theory guarantees is expected.
+        Map.ofList [ for c in AdamVsRAdamClaims.all Map.empty -> c.Id, None ]
+        |> Map.add "bh-at-least-holm" (Some Holds)
+        |> Map.add "radam-reduces-variance" (Some Holds)
+        |> Map.add "warmup-reduces-variance" (Some Holds)
+
+let private runFast (root: string) (seed: int64) =
+    match Runner.run (settings root seed) (Study.prepare Tier.Quick fastOptions AdamVsRAdamStudy.study) with
+    | Ok r -> r
+    | Error e -> failtest e
+
+let private first = lazy (runFast (tempDir "study-a") 1L)
+
+[<Tests>]
+let claims =
+    testSequenced
+    <| ClaimTests.ofResults "Studies.AdamVsRAdam.FastTier claims (seed 1)" fastExpectations (lazy first.Value.Claims)
+        [ for c in AdamVsRAdamClaims.all Map.empty -> c.Id ]
+
+/// The quick tier at seed 0 (the main job's run): pinned before the study moved onto the shared
+/// study shape, and unchanged by the move.
+let private quickPins =
+    lazy
+        (let dir = tempDir "study-quick"
+         let steps = AdamVsRAdamStudy.study.Steps (AdamVsRAdamStudy.defaults Tier.Quick) @ [ "report"; "browser check" ]
+         let ctx = StudyContext(AdamVsRAdamStudy.Name, 0L, Tier.Quick, dir, steps, TextWriter.Null, lazy (MnistData.load false (Mnist.DefaultDirectory())))
+         AdamVsRAdamStudy.execute Map.empty ctx (AdamVsRAdamStudy.defaults Tier.Quick))
+
+[<Tests>]
+let pinned =
+    testSequenced <| testList "Studies.AdamVsRAdam.QuickTier seed 0 (pinned numbers)" [
+        testCase "Shapiro–Wilk, Holm and BH counts per optimizer, ψ-variance medians per group, every verdict" <| fun () ->
+            if not realMnist.Value then failtest "needs real MNIST in data/mnist: run `dotnet fsi scripts/fetch-mnist.fsx` (./test.sh does)"
+            let output, analyses = quickPins.Value
+            let counts = [ for a in analyses -> a.Trace.Label, (a.Rejected, a.Holm.RejectedCount, a.BenjaminiHochberg.RejectedCount) ]
+            Expect.equal counts [ "Adam", (4532, 2515, 4500); "RAdam", (3898, 1389, 3803); "AdamW+warmup", (4280, 1421, 4213) ]
+                "(rejected at α, Holm, BH) per optimizer"
+            let medians =
+                [ for a in analyses do
+                    for g in [ a.Normal; a.NonNormal ] ->
+                        a.Trace.Label, g.Group, Quantile.median (g.NormalisedVariance |> Array.map (GradientAnalysis.windowMean (10, 30))) ]
+            let expected =
+                [ "Adam", "normal", 0.0524123; "Adam", "non-normal", 0.103266
+                  "RAdam", "normal", 0.000242215; "RAdam", "non-normal", 0.000487763
+                  "AdamW+warmup", "normal", 0.0016336; "AdamW+warmup", "non-normal", 0.00267876 ]
+            for (l, g, v), (el, eg, ev) in List.zip medians expected do
+                Expect.equal (l, g) (el, eg) "group order"
+                Expect.floatClose { absolute = 0.0; relative = 5e-6 } v ev $"{l} {g}: median normalised variance, t = 10..30 (G6 as printed before the move)"
+            let verdicts = [ for c in output.Claims -> c.Id, c.Verdict ]
+            Expect.equal verdicts
+                [ "bh-at-least-holm", Holds; "bh-more-powerful", Holds; "most-series-non-normal", Holds
+                  "mixture-fits-each-neuron", Refuted; "mixture-five-by-bic", Refuted; "bootstrap-follows-theory", Holds
+                  "non-normal-higher-variance", Holds; "radam-reduces-variance", Holds; "radam-reduction-equal", Holds
+                  "warmup-reduces-variance", Holds ]
+                "every claim's verdict" ]
+
+[<Tests>]
+let study =
+    testSequenced <| testList "Studies.AdamVsRAdam" [
+        testCase "the runner writes the report, its tables and result.json; each optimizer has its own row" <| fun () ->
+            let r = first.Value
+            Expect.isTrue (File.Exists r.Report) "report.html"
+            Expect.equal (r.Tables |> List.map Path.GetFileName |> List.sort)
+                [ "adaptive-lr-variance.csv"; "claims.csv"; "mixtures.csv"; "normality-per-neuron.csv"; "normality-summary.csv" ] "CSV tables"
+            let summary = File.ReadAllLines(Path.Combine(r.Directory, "normality-summary.csv"))
+            Expect.equal summary.Length 4 "header and three optimizers"
+            Expect.equal (summary |> Array.skip 1 |> Array.map (fun l -> l.Split(',').[1]) |> List.ofArray) [ "Adam"; "RAdam"; "AdamW" ] "three optimizers"
+            Expect.notEqual summary.[1].[10 ..] summary.[2].[10 ..] "RAdam's normality counts are not Adam's (the notebook reused Adam's traces)"
+            let html = File.ReadAllText r.Report
+            for needle in [ "Methods and provenance"; "SHA-256"; "seed 1"; "bh-at-least-holm"; "plotly.js"; "Time per step" ] do
+                Expect.stringContains html needle $"report mentions {needle}"
+            let back = Runner.readResult r.Directory
+            Expect.equal [ for c in back.Claims -> c.Id, c.Verdict ] [ for c in r.Claims -> c.Id, c.Verdict ] "result.json holds the verdicts"
+            Expect.isEmpty (Runner.verify r.Directory) "every file matches its recorded hash"
+
+        testCase "a second run with the same seed gives identical tables and traces; another seed gets another folder" <| fun () ->
+            let a = first.Value
+            let b = runFast (tempDir "study-b") 1L
+            Expect.equal (Path.GetFileName a.Directory) (Path.GetFileName b.Directory) "same seed and configuration, same folder name"
+            for csv in a.Tables do
+                let other = Path.Combine(b.Directory, Path.GetFileName csv)
+                Expect.equal (File.ReadAllText other) (File.ReadAllText csv) $"{Path.GetFileName csv} identical"
+            for rel, hash in a.Files do
+                if rel.StartsWith "traces/" && rel.EndsWith ".npy" then
+                    Expect.equal (Runner.sha256File (Path.Combine(b.Directory, rel))) hash $"{rel} identical bytes"
+            let facts = (Study.prepare Tier.Quick fastOptions AdamVsRAdamStudy.study).Facts
+            Expect.notEqual (Runner.folderName 1L a.Identity) (Runner.folderName 2L a.Identity) "a different seed writes elsewhere"
+            Expect.notEqual (Runner.identity "adam-vs-radam" facts []) (Runner.identity "adam-vs-radam" (("x", "y") :: facts) []) "another setting, another identity"
+
+        testCase "the report opens in headless Chromium with every chart drawn and no console errors" <| fun () ->
+            if (BrowserCheck.tryFindBrowser ()).IsNone then
+                if Environment.GetEnvironmentVariable "CI" = "true" then failtest "CI: .ci/run should have installed chromium"
+                skiptest "Chromium not installed"
+            let r = first.Value
+            let check = BrowserCheck.checkSized (1280, 9000) (Path.Combine(Path.GetTempPath(), $"shot-{Guid.NewGuid():N}.png")) r.Report
+            Expect.equal check.ChartsDrawn check.Charts $"all {check.Charts} charts drawn"
+            Expect.isGreaterThanOrEqual check.Charts 9 "loss, lr, 3 mixture grids, 3 variance figures, comparison"
+            Expect.isEmpty check.ConsoleErrors "no console errors"
+
+        testCase "traces written elsewhere (NumPy .npy files, minimal manifest, hostile label) are analysed and escaped" <| fun () ->
+            let dir = tempDir "numpy-trace"
+            let t, rows, cols = 60, 4, 16
+            let rng = System.Random(5)
+            let normal () = sqrt (-2.0 * log (1.0 - rng.NextDouble())) * cos (2.0 * Math.PI * rng.NextDouble())
+            // Half the weights Gaussian, half Laplace (heavy-tailed), iteration-major [T, 4, 16].
+            let data =
+                Array.init (t * rows * cols) (fun k ->
+                    let w = k % (rows * cols)
+                    let u = rng.NextDouble() - 0.5
+                    float32 (if w % 2 = 0 then 0.01 * normal () else -0.01 * float (sign u) * log (1.0 - 2.0 * abs u)))
+            Npy.Write(Path.Combine(dir, "grad.npy"), ReadOnlySpan data, ReadOnlySpan [| int64 t; int64 rows; int64 cols |])
+            Npy.Write(Path.Combine(dir, "loss.npy"), ReadOnlySpan(Array.init t (fun i -> 2.0f / float32 (i + 1))), ReadOnlySpan [| int64 t |])
+            let label = "<script>alert('x')</script>"
+            File.WriteAllText(Path.Combine(dir, "manifest.json"),
+                """{"format": "research-trace", "version": 1, "run": {"label": "<script>alert('x')</script>"},
+                   "series": [{"name": "grad", "file": "grad.npy"}, {"name": "loss", "file": "loss.npy"}]}""")
+            let options = { fastOptions.Analysis with MixtureComponents = 3; Seed = 3L }
+            let analyses = AdamVsRAdamStudy.analyseTraces options ignore [ dir ]
+            let a = analyses.Head
+            Expect.equal a.Trace.Label label "label from the manifest"
+            Expect.equal (a.Trace.Neurons, a.Trace.Inputs, a.Trace.Iterations) (rows, cols, t) "shape from the .npy header"
+            Expect.equal a.Trace.Optimizer "unknown" "a minimal manifest names no optimizer"
+            Expect.equal a.Tested 64 "every weight tested"
+            let claims = AdamVsRAdamStudy.evaluateClaims options [] Map.empty analyses
+            let radam = claims |> List.find (fun c -> c.Id = "radam-reduces-variance")
+            Expect.equal radam.Verdict Inconclusive "claims needing an RAdam trace are inconclusive, not errors"
+            // the same through the runner, as ./run.sh adam-vs-radam --traces DIR does
+            let root = tempDir "numpy-report"
+            let o = { fastOptions with Analysis = options; Traces = [ dir, GradientTrace.hashes dir ] }
+            match Runner.run (settings root 3L) (Study.prepare Tier.Quick o AdamVsRAdamStudy.study) with
+            | Error e -> failtest e
+            | Ok r ->
+                let text = File.ReadAllText r.Report
+                Expect.isFalse (text.Contains "<script>alert") "the label is never raw HTML"
+                Expect.stringContains text "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" "escaped label"
+                Expect.stringContains text "external traces" "title says the traces came from elsewhere"
+
+        testCase "a diverged trace (NaN gradients) is rejected with a message naming the file and the counts" <| fun () ->
+            let dir = tempDir "nan-trace"
+            let data = Array.init (10 * 2 * 3) (fun i -> if i = 7 then nanf else float32 i)
+            Npy.Write(Path.Combine(dir, "g.npy"), ReadOnlySpan data, ReadOnlySpan [| 10L; 2L; 3L |])
+            File.WriteAllText(Path.Combine(dir, "manifest.json"), """{"format":"research-trace","version":1,"series":[{"name":"g","file":"g.npy"}]}""")
+            Check.throws<ArgumentException> (fun () -> GradientTrace.load None dir |> ignore)
+            |> Check.messageHas [ dir; "1 NaN"; "diverged" ]
+    ]
