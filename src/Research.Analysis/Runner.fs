@@ -301,7 +301,7 @@ module Runner =
                 yield "identity", $"{identity} (SHA-256 of the study, every setting below and the data's checksums)"
                 if settings.CommandLine <> "" then yield "command", settings.CommandLine
                 yield! output.Methods
-                for name, seed in ctx.Streams do yield $"random stream {name}", string seed
+                for name, seed in ctx.Streams do yield $"random stream {prepared.Name}/{name}", string seed
                 match data with
                 | Some d ->
                     let status = if d.Verified then "checksums verified against the distribution" else "UNVERIFIED: checksums differ from the distribution or a stand-in"

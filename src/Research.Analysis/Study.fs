@@ -114,7 +114,7 @@ type StudyContext(study: string, seed: int64, tier: Tier, directory: string, ste
     /// <summary>A seed for one named random source (weight sample, bootstrap, restarts …), derived from
     /// the study seed and the name (<c>TorchRuntime.DeriveSeed</c>), and listed in the report.</summary>
     member _.Stream(purpose: string) : int64 =
-        let s = Research.Core.Runtime.TorchRuntime.DeriveSeed(seed, $"{study}/{purpose}")
+        let s = RandomStreams.forStudy study seed purpose
         if not (streams |> Seq.exists (fun (p, _) -> p = purpose)) then streams.Add((purpose, s))
         s
 

@@ -162,6 +162,28 @@ module Bootstrap =
         let reps = replicates seed resamples statistic data
         summarise (statistic (Array.copy data)) reps
 
+    /// <summary>
+    /// The statistic of B joint resamples of several independent samples: resample b draws each
+    /// group in turn, with replacement and of its own size, from <c>Xoshiro256StarStar(seed, b)</c>
+    /// (for one group, exactly the indices of <c>replicates</c>).
+    /// </summary>
+    /// <param name="seed">Seed; resample b uses stream b.</param>
+    /// <param name="resamples">Number of resamples B ≥ 2.</param>
+    /// <param name="statistic">The statistic of the resampled groups (fresh arrays each time).</param>
+    /// <param name="groups">The samples: each at least 2 finite values.</param>
+    /// <returns>θ*_1 … θ*_B in resample order (NaN where the statistic is undefined on a resample).</returns>
+    [<CompiledName("GroupReplicates")>]
+    let groupReplicates (seed: int64) (resamples: int) (statistic: float[][] -> float) (groups: float[][]) : float[] =
+        checkResamples resamples
+        Validation.minLength (nameof groups) 1 "groups" groups
+        groups |> Array.iteri (fun i g ->
+            Validation.minLength $"{nameof groups}[{i}]" 2 "values (a bootstrap needs n ≥ 2)" g
+            Validation.allFinite $"{nameof groups}[{i}]" g)
+        let rng = Xoshiro256StarStar(seed, 0L)
+        Array.init resamples (fun b ->
+            rng.Reset(seed, int64 b)
+            statistic (groups |> Array.map (fun g -> Array.init g.Length (fun _ -> g.[rng.NextInt g.Length]))))
+
     /// numpy.percentile(a, q) for q in percent (scipy passes α·100): numpy divides by 100 first, and
     /// so does this, so the interpolation point is numpy's to the last bit.
     let private percentileOfSorted (sorted: float[]) (qPercent: float) = Quantile.ofSorted (qPercent / 100.0) sorted
@@ -187,6 +209,30 @@ module Bootstrap =
           Level = level
           Method = Percentile
           Quantiles = (alpha, 1.0 - alpha) }
+
+    /// <summary>
+    /// A statistic of several independent samples with its percentile bootstrap interval (B joint
+    /// resamples, <c>groupReplicates</c>). Non-finite values in a group are left out first.
+    /// </summary>
+    /// <param name="seed">Seed of the resamples.</param>
+    /// <param name="resamples">Number of resamples B ≥ 2.</param>
+    /// <param name="level">Confidence level, 0 &lt; level &lt; 1.</param>
+    /// <param name="statistic">The statistic of the groups.</param>
+    /// <param name="groups">The samples.</param>
+    /// <returns>(θ̂, lower, upper); all NaN when a group has fewer than 3 finite values or the statistic
+    /// is undefined on the data; the interval over the finite replicates otherwise.</returns>
+    [<CompiledName("GroupInterval")>]
+    let groupInterval (seed: int64) (resamples: int) (level: float) (statistic: float[][] -> float) (groups: float[][]) : float * float * float =
+        Validation.openUnitInterval (nameof level) level
+        let gs = groups |> Array.map (Array.filter Double.IsFinite)
+        if gs |> Array.exists (fun g -> g.Length < 3) then nan, nan, nan
+        else
+            let estimate = statistic gs
+            let reps = groupReplicates seed resamples statistic gs |> Array.filter Double.IsFinite
+            if not (Double.IsFinite estimate) || reps.Length < 2 then nan, nan, nan
+            else
+                let ci = percentileInterval level reps
+                estimate, ci.Lower, ci.Upper
 
     /// <summary>
     /// The BCa interval from given replicates, with the jackknife acceleration computed from the data
@@ -313,14 +359,7 @@ module Bootstrap =
             let mutable w3 = v3.GetElement lane
             let mutable mm = 0UL
             while low < threshold do
-                let result = System.Numerics.BitOperations.RotateLeft(w1 * 5UL, 7) * 9UL
-                let tt = w1 <<< 17
-                w2 <- w2 ^^^ w0
-                w3 <- w3 ^^^ w1
-                w1 <- w1 ^^^ w2
-                w0 <- w0 ^^^ w3
-                w2 <- w2 ^^^ tt
-                w3 <- System.Numerics.BitOperations.RotateLeft(w3, 45)
+                let result = Xoshiro256StarStar.Step(&w0, &w1, &w2, &w3)
                 mm <- (result >>> 32) * uint64 t
                 low <- uint32 mm
             struct (v0.WithElement(lane, w0), v1.WithElement(lane, w1), v2.WithElement(lane, w2),

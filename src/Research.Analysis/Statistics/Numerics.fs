@@ -73,8 +73,9 @@ type Xoshiro256StarStar(seed: int64, stream: int64) =
         let a3 = mix (x + 4UL * golden)
         if a0 ||| a1 ||| a2 ||| a3 = 0UL then struct (1UL, a1, a2, a3) else struct (a0, a1, a2, a3)
 
-    /// One xoshiro256** step on explicit state: returns the output and updates the words.
-    static member internal Step(s0: byref<uint64>, s1: byref<uint64>, s2: byref<uint64>, s3: byref<uint64>) : uint64 =
+    /// One xoshiro256** step on explicit state: returns the output and updates the words (the one
+    /// implementation of the step; the SIMD bootstrap kernel runs the same step in vector lanes).
+    static member inline internal Step(s0: byref<uint64>, s1: byref<uint64>, s2: byref<uint64>, s3: byref<uint64>) : uint64 =
         let result = System.Numerics.BitOperations.RotateLeft(s1 * 5UL, 7) * 9UL
         let t = s1 <<< 17
         s2 <- s2 ^^^ s0
@@ -92,16 +93,7 @@ type Xoshiro256StarStar(seed: int64, stream: int64) =
 
     /// <summary>The next 64 random bits.</summary>
     /// <returns>A uniformly distributed 64-bit integer.</returns>
-    member _.NextUInt64() : uint64 =
-        let result = System.Numerics.BitOperations.RotateLeft(s1 * 5UL, 7) * 9UL
-        let t = s1 <<< 17
-        s2 <- s2 ^^^ s0
-        s3 <- s3 ^^^ s1
-        s1 <- s1 ^^^ s2
-        s0 <- s0 ^^^ s3
-        s2 <- s2 ^^^ t
-        s3 <- System.Numerics.BitOperations.RotateLeft(s3, 45)
-        result
+    member _.NextUInt64() : uint64 = Xoshiro256StarStar.Step(&s0, &s1, &s2, &s3)
 
     /// <summary>A uniform double in [0, 1) with 53 random bits.</summary>
     /// <returns>The draw.</returns>
@@ -161,3 +153,38 @@ module internal Work =
         for i in 0 .. count - 1 do
             if isNull (System.Threading.Volatile.Read(&results.[i])) then publish i (compute i)
         Array.init count (fun i -> System.Threading.Volatile.Read(&results.[i]))
+
+/// <summary>Named random streams: every random choice of a study takes its own seed, derived from the
+/// study seed and a name for its purpose, never a hand-numbered offset of the study seed.</summary>
+[<RequireQualifiedAccess>]
+module RandomStreams =
+
+    /// <summary>The seed of the stream named <paramref name="purpose"/> under <paramref name="seed"/>:
+    /// SplitMix64 of the seed and an FNV-1a hash of the name (<c>TorchRuntime.DeriveSeed</c>, the same
+    /// derivation the C# side uses for batch orders).</summary>
+    let derive (seed: int64) (purpose: string) : int64 = Research.Core.Runtime.TorchRuntime.DeriveSeed(seed, purpose)
+
+    /// <summary>The streams of one study: purpose ↦ seed, with the study's name as a prefix.</summary>
+    let forStudy (study: string) (seed: int64) : string -> int64 = fun purpose -> derive seed $"{study}/{purpose}"
+
+/// <summary>Random samples of items.</summary>
+[<RequireQualifiedAccess>]
+module Sampling =
+
+    /// <summary>
+    /// <paramref name="count"/> distinct items drawn uniformly without replacement (a partial
+    /// Fisher–Yates shuffle driven by <c>Xoshiro256StarStar(seed, 0)</c>), returned in their input
+    /// order; all items when there are no more than <paramref name="count"/>.
+    /// </summary>
+    let withoutReplacement (seed: int64) (count: int) (items: 'T[]) : 'T[] =
+        if count < 0 then invalidArg (nameof count) $"expected a count ≥ 0, got {count}"
+        if items.Length <= count then Array.copy items
+        else
+            let rng = Xoshiro256StarStar(seed, 0L)
+            let index = Array.init items.Length id
+            for i in 0 .. count - 1 do
+                let j = i + rng.NextInt(items.Length - i)
+                let tmp = index.[i]
+                index.[i] <- index.[j]
+                index.[j] <- tmp
+            index.[.. count - 1] |> Array.sort |> Array.map (fun k -> items.[k])

@@ -7,7 +7,9 @@ open Research.Analysis
 /// What the claims of the Adam-vs-RAdam study are evaluated on.
 type AdamVsRAdamEvidence =
     { Analyses: OptimizerAnalysis list
-      Options: AnalysisOptions }
+      Options: AnalysisOptions
+      /// Seeds of the claims' bootstrap intervals, by name ("claims/…").
+      Stream: string -> int64 }
 
 /// The conclusions of the Adam-vs-RAdam notebook (gradient distributions and the adaptive learning
 /// rate), as claims with pre-registered rules.
@@ -31,11 +33,17 @@ module AdamVsRAdamClaims =
 
     let private windowText (e: AdamVsRAdamEvidence) = let a, b = e.Options.EarlyWindow in $"t = {a}..{b}"
 
+    /// Resamples of the claims' bootstrap intervals.
+    let private resamples = 2000
+
+    let private medianRatio (e: AdamVsRAdamEvidence) (claim: string) (numerator: float[]) (denominator: float[]) =
+        Bootstrap.groupInterval (e.Stream $"claims/{claim}") resamples 0.95 (fun g -> Quantile.median g.[0] / Quantile.median g.[1]) [| numerator; denominator |]
+
     /// Median normalised early variance of Adam over that of another optimizer, with a bootstrap CI.
-    let private reductionVsAdam (optimizer: string) (label: string) (seedOffset: int64) (e: AdamVsRAdamEvidence) =
+    let private reductionVsAdam (claim: string) (optimizer: string) (label: string) (e: AdamVsRAdamEvidence) =
         match adam e, byOptimizer optimizer e with
         | Some a, Some o when a.Trace.Optimizer = "Adam" ->
-            let est, lo, hi = GradientAnalysis.medianRatio (e.Options.Seed + seedOffset) 0.95 (allWindowMeans e a) (allWindowMeans e o)
+            let est, lo, hi = medianRatio e claim (allWindowMeans e a) (allWindowMeans e o)
             Effect.Interval($"median normalised variance Adam / {label}, {windowText e}", est, lo, hi, 0.95, a.Normal.WeightIndices.Length + a.NonNormal.WeightIndices.Length)
         | _ -> missing "ratio" $"Adam and {optimizer}"
 
@@ -106,7 +114,7 @@ module AdamVsRAdamClaims =
                 | None -> missing "median ratio" "Adam"
                 | Some a ->
                     let perWeight = a.Normal.RatioToTheory |> Array.map (GradientAnalysis.windowMean (e.Options.EarlyWindow |> fst, a.Trace.Iterations))
-                    let est, lo, hi = GradientAnalysis.bootstrapOverWeights (e.Options.Seed + 11L) 0.95 (Quantile.median) perWeight
+                    let est, lo, hi = Bootstrap.groupInterval (e.Stream "claims/bootstrap-follows-theory") resamples 0.95 (fun g -> Quantile.median g.[0]) [| perWeight |]
                     Effect.Interval($"median over weights of mean bootstrap/theoretical Var[ψ_t], t = {fst e.Options.EarlyWindow}..{a.Trace.Iterations}", est, lo, hi, 0.95, perWeight.Length))
 
           Claims.create "non-normal-higher-variance" "Early on, weights with non-normal gradients have a higher variance of ψ than weights with normal gradients"
@@ -116,13 +124,13 @@ module AdamVsRAdamClaims =
                 match adam e with
                 | None -> missing "ratio" "Adam"
                 | Some a ->
-                    let est, lo, hi = GradientAnalysis.medianRatio (e.Options.Seed + 12L) 0.95 (windowMeans e a.NonNormal) (windowMeans e a.Normal)
+                    let est, lo, hi = medianRatio e "non-normal-higher-variance" (windowMeans e a.NonNormal) (windowMeans e a.Normal)
                     Effect.Interval($"median Var[ψ]σ̂² non-normal / normal, {windowText e}", est, lo, hi, 0.95, a.NonNormal.WeightIndices.Length + a.Normal.WeightIndices.Length))
 
           Claims.create "radam-reduces-variance" "RAdam's rectification reduces the early variance of the adaptive learning rate"
             "Liu et al. 2020 (RAdam); the notebook's RAdam run" "Adam's and RAdam's traces: Var[ψ_t]σ̂² vs Var[r_t ψ_t]σ̂²"
             (DecisionRule.intervalAbove 1.0) (expect "radam-reduces-variance" (Some Holds))
-            (reductionVsAdam "RAdam" "RAdam" 13L)
+            (reductionVsAdam "radam-reduces-variance" "RAdam" "RAdam")
 
           Claims.create "radam-reduction-equal" "RAdam reduces the variance about equally for normal and non-normal weights (ratio of reductions within [0.8, 1.25])"
             "the notebook's comparison of RAdam for normal and non-normal weights" "Adam's and RAdam's traces, both groups"
@@ -132,7 +140,9 @@ module AdamVsRAdamClaims =
                 | Some a, Some r when a.Trace.Optimizer = "Adam" ->
                     let groups = [| windowMeans e a.Normal; windowMeans e r.Normal; windowMeans e a.NonNormal; windowMeans e r.NonNormal |]
                     let med (x: float[]) = Quantile.median x
-                    let est, lo, hi = GradientAnalysis.bootstrapGroups (e.Options.Seed + 14L) 0.95 (fun g -> (med g.[0] / med g.[1]) / (med g.[2] / med g.[3])) groups
+                    let est, lo, hi =
+                        Bootstrap.groupInterval (e.Stream "claims/radam-reduction-equal") resamples 0.95
+                            (fun g -> (med g.[0] / med g.[1]) / (med g.[2] / med g.[3])) groups
                     if Double.IsNaN est then
                         { Effect.Point("reduction ratio normal / non-normal", nan, 0) with Details = [ "too few weights", "a group has fewer than 3 weights" ] }
                     else
@@ -142,5 +152,5 @@ module AdamVsRAdamClaims =
           Claims.create "warmup-reduces-variance" "Warmup with AdamW reduces the early variance of the adaptive learning rate too"
             "the notebook's AdamW-with-warmup run" "Adam's and AdamW+warmup's traces: Var[(lr_t/lr) ψ_t]σ̂²"
             (DecisionRule.intervalAbove 1.0) (expect "warmup-reduces-variance" (Some Holds))
-            (reductionVsAdam "AdamW" "AdamW+warmup" 15L) ]
+            (reductionVsAdam "warmup-reduces-variance" "AdamW" "AdamW+warmup") ]
 

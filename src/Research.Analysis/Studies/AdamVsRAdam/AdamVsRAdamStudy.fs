@@ -117,17 +117,18 @@ module AdamVsRAdamStudy =
               Analysis = { o.Analysis with BootstrapResamples = resamples; WeightsPerGroup = perGroup }
               Traces = traces })
 
-    /// Analyses trace directories (ours or NumPy-written with a minimal manifest).
-    let analyseTraces (options: AnalysisOptions) (progress: string -> unit) (directories: string list) : OptimizerAnalysis list =
+    /// Analyses trace directories (ours or NumPy-written with a minimal manifest); random choices
+    /// take their seeds from <paramref name="stream"/> by name (<c>RandomStreams.forStudy Name seed</c>).
+    let analyseTraces (options: AnalysisOptions) (stream: string -> int64) (progress: string -> unit) (directories: string list) : OptimizerAnalysis list =
         [ for d in directories do
             let trace = GradientTrace.load None d
             progress $"analysing {trace.Label} ({trace.Optimizer}): {trace.Neurons}x{trace.Inputs} weights x {trace.Iterations} iterations from {d}"
-            yield GradientAnalysis.analyse options progress trace ]
+            yield GradientAnalysis.analyse options stream progress trace ]
 
     /// Evaluates every claim of the notebook on the analyses.
-    let evaluateClaims (options: AnalysisOptions) (provenance: (string * string) list) (expectations: Map<string, Verdict option>)
-                       (analyses: OptimizerAnalysis list) : ClaimResult list =
-        let evidence = { Analyses = analyses; Options = options }
+    let evaluateClaims (options: AnalysisOptions) (stream: string -> int64) (provenance: (string * string) list)
+                       (expectations: Map<string, Verdict option>) (analyses: OptimizerAnalysis list) : ClaimResult list =
+        let evidence = { Analyses = analyses; Options = options; Stream = stream }
         AdamVsRAdamClaims.all expectations |> List.map (Claims.evaluate provenance evidence)
 
     let private f4 (x: float) = if Double.IsNaN x then "–" else x.ToString("F4", Globalization.CultureInfo.InvariantCulture)
@@ -136,7 +137,7 @@ module AdamVsRAdamStudy =
     /// the claims and builds the report blocks. Returns the output and the analyses.
     let execute (expectations: Map<string, Verdict option>) (ctx: StudyContext) (o: AdamVsRAdamOptions)
                 : StudyOutput * OptimizerAnalysis list =
-        let options = { o.Analysis with Seed = ctx.Seed }
+        let options = o.Analysis
         let config = withCapture ctx.Seed o.Capture.TrainSteps o.Capture.RecordIterations o.Capture
         let captured, dirs =
             if o.Traces.IsEmpty then
@@ -147,7 +148,7 @@ module AdamVsRAdamStudy =
                 runs |> List.ofSeq, [ for c in runs -> c.TraceDirectory ]
             else [], [ for d, _ in o.Traces -> d ]
         ctx.Step "analysis"
-        let analyses = analyseTraces options ctx.Info dirs
+        let analyses = analyseTraces options ctx.Stream ctx.Info dirs
         let relative (p: string) =
             let r = Path.GetRelativePath(ctx.Directory, p)
             if r.StartsWith ".." then p else r.Replace('\\', '/')
@@ -159,7 +160,7 @@ module AdamVsRAdamStudy =
               for a in analyses do
                   for f, h in a.Trace.Hashes do
                       if f = "manifest.json" || f.StartsWith "grad" then yield $"{a.Trace.Label}/{f}", h.[.. 15] ]
-        let claims = evaluateClaims options provenance expectations analyses
+        let claims = evaluateClaims options ctx.Stream provenance expectations analyses
         let methods =
             [ if o.Traces.IsEmpty then
                   yield "data", $"MNIST training images ({(if config.TrainExamples.HasValue then config.TrainExamples.Value else ctx.Mnist.Train.Count)} examples), normalised (x/255 − 0.1307)/0.3081; test accuracy on the {ctx.Mnist.Test.Count} test images"

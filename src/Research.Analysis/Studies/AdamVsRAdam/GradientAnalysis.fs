@@ -16,8 +16,6 @@ type AnalysisOptions =
       /// Weights per group (normality rejected / not rejected) whose ψ variance is bootstrapped;
       /// chosen at random with the seed (all weights when fewer).
       WeightsPerGroup: int
-      /// Seed for every random choice of the analysis.
-      Seed: int64
       /// The "early" window [first, last] of iterations for the variance comparisons.
       EarlyWindow: int * int
       /// Bins of the per-neuron histograms.
@@ -26,7 +24,7 @@ type AnalysisOptions =
     /// The defaults the study uses.
     static member Default =
         { Alpha = 0.05; MixtureComponents = 5; MixtureRestarts = 3; BootstrapResamples = 1000; WeightsPerGroup = 200
-          Seed = 0L; EarlyWindow = (10, 30); HistogramBins = 80 }
+          EarlyWindow = (10, 30); HistogramBins = 80 }
 
 /// Normality results for one neuron (row of the block).
 type NeuronNormality =
@@ -132,21 +130,10 @@ module GradientAnalysis =
                 schedule ()
             | _ -> one ()
 
-    let private pickWeights (seed: int64) (count: int) (candidates: int[]) =
-        if candidates.Length <= count then candidates
-        else
-            let rng = System.Random(int (seed % int64 Int32.MaxValue))
-            let a = Array.copy candidates
-            for i in a.Length - 1 .. -1 .. 1 do
-                let j = rng.Next(i + 1)
-                let tmp = a.[i]
-                a.[i] <- a.[j]
-                a.[j] <- tmp
-            a.[.. count - 1] |> Array.sort
-
-    let private varianceGroup (options: AnalysisOptions) (trace: GradientTrace) (m: float[]) (theory: float[]) (name: string) (seed: int64) (candidates: int[]) =
-        let chosen = pickWeights seed options.WeightsPerGroup candidates
-        let curves = Bootstrap.psiCurves trace.Beta2 seed options.BootstrapResamples (chosen |> Array.map (fun w -> trace.Series.[w]))
+    let private varianceGroup (options: AnalysisOptions) (stream: string -> int64) (trace: GradientTrace) (m: float[]) (theory: float[])
+                              (name: string) (candidates: int[]) =
+        let chosen = Sampling.withoutReplacement (stream $"{trace.Label}/weights/{name}") options.WeightsPerGroup candidates
+        let curves = Bootstrap.psiCurves trace.Beta2 (stream $"{trace.Label}/bootstrap/{name}") options.BootstrapResamples (chosen |> Array.map (fun w -> trace.Series.[w]))
         let keep = [| for i in 0 .. chosen.Length - 1 do if curves.[i].Unbounded |> Array.forall (fun u -> u = 0) then yield i |]
         let normalised =
             keep |> Array.map (fun i ->
@@ -161,8 +148,10 @@ module GradientAnalysis =
           Band = band normalised
           DroppedUnbounded = chosen.Length - keep.Length }
 
-    /// Analyses one trace. <paramref name="progress"/> receives one line per stage.
-    let analyse (options: AnalysisOptions) (progress: string -> unit) (trace: GradientTrace) : OptimizerAnalysis =
+    /// Analyses one trace. Random choices take their seeds from <paramref name="stream"/> by name
+    /// ("{label}/weights/normal", "{label}/bootstrap/normal", "{label}/mixture/neuron n", …);
+    /// <paramref name="progress"/> receives one line per stage.
+    let analyse (options: AnalysisOptions) (stream: string -> int64) (progress: string -> unit) (trace: GradientTrace) : OptimizerAnalysis =
         if not (options.Alpha > 0.0 && options.Alpha < 1.0) then
             invalidArg (nameof options) $"Alpha: expected 0 < α < 1, got {options.Alpha}"
         let clock = Diagnostics.Stopwatch.StartNew()
@@ -194,7 +183,7 @@ module GradientAnalysis =
                 let pooled = [| for i in 0 .. trace.Inputs - 1 do yield! trace.Series.[n * trace.Inputs + i] |]
                 let fitK k =
                     GaussianMixture.fit
-                        { MixtureOptions.Create k with Restarts = options.MixtureRestarts; Seed = options.Seed + int64 n } pooled
+                        { MixtureOptions.Create k with Restarts = options.MixtureRestarts; Seed = stream $"{trace.Label}/mixture/neuron {n}" } pooled
                 let distinct = pooled |> Array.distinct |> Array.length
                 let ks = [| 1 .. min options.MixtureComponents distinct |]
                 let fits = ks |> Array.map fitK
@@ -218,8 +207,8 @@ module GradientAnalysis =
         let rejectedSet = Collections.Generic.HashSet<int>([| for j in 0 .. tested.Length - 1 do if testedP.[j] <= options.Alpha then yield tested.[j] |])
         let normalW = tested |> Array.filter (fun w -> not (rejectedSet.Contains w))
         let nonNormalW = tested |> Array.filter rejectedSet.Contains
-        let normal = varianceGroup options trace m theory "normal" options.Seed normalW
-        let nonNormal = varianceGroup options trace m theory "non-normal" (options.Seed + 1L) nonNormalW
+        let normal = varianceGroup options stream trace m theory "normal" normalW
+        let nonNormal = varianceGroup options stream trace m theory "non-normal" nonNormalW
         progress $"bootstrap Var[ψ] (B = {options.BootstrapResamples}, T = {trace.Iterations}) for {normal.WeightIndices.Length} normal and {nonNormal.WeightIndices.Length} non-normal weights"
         { Trace = trace
           PValues = pValues
@@ -240,31 +229,3 @@ module GradientAnalysis =
 
     /// Per weight, the mean over t in [first, last] of a per-t curve (NaN-free values only).
     let windowMean (window: int * int) (curve: float[]) : float = Quantile.windowMean window curve
-
-    /// A statistic of per-weight values with a percentile bootstrap CI over weights.
-    let bootstrapOverWeights (seed: int64) (level: float) (statistic: float[] -> float) (values: float[]) : float * float * float =
-        let v = values |> Array.filter Double.IsFinite
-        if v.Length < 3 then nan, nan, nan
-        else
-            let reps = Bootstrap.replicates seed 2000 statistic v
-            let ci = Bootstrap.percentileInterval level reps
-            statistic v, ci.Lower, ci.Upper
-
-    /// A statistic of several groups of per-weight values with a percentile bootstrap CI: each of
-    /// 2,000 replicates resamples every group independently (in group order, one seeded generator).
-    /// NaN when a group has fewer than 3 finite values.
-    let bootstrapGroups (seed: int64) (level: float) (statistic: float[][] -> float) (groups: float[][]) : float * float * float =
-        let gs = groups |> Array.map (Array.filter Double.IsFinite)
-        if gs |> Array.exists (fun g -> g.Length < 3) then nan, nan, nan
-        else
-            let rng = System.Random(int (seed % int64 Int32.MaxValue))
-            let draw (x: float[]) = Array.init x.Length (fun _ -> x.[rng.Next x.Length])
-            let reps = Array.init 2000 (fun _ -> statistic (gs |> Array.map draw))
-            let ci = Bootstrap.percentileInterval level reps
-            statistic gs, ci.Lower, ci.Upper
-
-    /// Ratio of medians of two groups of per-weight values with a percentile bootstrap CI
-    /// (both groups resampled independently, 2,000 times).
-    let medianRatio (seed: int64) (level: float) (numerator: float[]) (denominator: float[]) : float * float * float =
-        let med (x: float[]) = Quantile.median x
-        bootstrapGroups seed level (fun g -> med g.[0] / med g.[1]) [| numerator; denominator |]
