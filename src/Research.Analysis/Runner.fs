@@ -93,7 +93,11 @@ module Runner =
         [ "toolkit", $"Research.Analysis {v typeof<RunSettings>}, Research.Core {v typeof<Research.Core.Data.MnistSplit>}"
           "libraries",
           $"TorchSharp {v typeof<TorchSharp.torch>} (libtorch-cpu-linux-x64 2.10.0), FSharp.Core {v typeof<list<int>>}, MathNet.Numerics {v typeof<MathNet.Numerics.Distributions.Normal>}, Plotly.NET {v typeof<Plotly.NET.Chart>} (plotly.js {fst Report.plotlyJs.Value}), Argu {v typeof<Argu.ArgumentParser>}"
-          "runtime", $"{RuntimeInformation.FrameworkDescription} on {RuntimeInformation.OSDescription}, {Environment.ProcessorCount} cores" ]
+          "runtime", $"{RuntimeInformation.FrameworkDescription} on {RuntimeInformation.OSDescription}, {Environment.ProcessorCount} cores"
+          "numerics",
+          (match Research.Core.Runtime.ReproducibleNumerics.Description with
+           | null -> "libtorch not loaded by this run"
+           | d -> $"{d}; libtorch intra-op threads {TorchSharp.torch.get_num_threads ()}") ]
 
     /// <summary>The identity of a configuration: SHA-256 (first 8 hex digits) of the study name, every
     /// hyperparameter and the data's checksums. Two configurations never share a result folder.</summary>

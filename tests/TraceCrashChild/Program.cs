@@ -1,5 +1,7 @@
 // Test helper for the SIGKILL tests in tests/Research.Core.Tests/TraceTests.fs and CaptureTests.fs.
 // Usage: dotnet TraceCrashChild.dll <run directory> <flushEvery> <maxIterations>
+//        dotnet TraceCrashChild.dll capture <run directory>   (a small real capture, run to completion:
+//        the reproducibility test runs it several times and compares the bytes)
 //        dotnet TraceCrashChild.dll train <run directory>   (trains an MLP with a TraceRecorder,
 //        flushing every 2 iterations, for 100000 steps: the test kills it part-way)
 // Writes a deterministic trace as fast as it can: series "block" (kind "gradient", rows 4×16,
@@ -14,6 +16,33 @@ using Research.Core.Models;
 using Research.Core.Runtime;
 using Research.Core.Training;
 using Research.Core.Traces;
+
+if (args.Length == 2 && args[0] == "capture")
+{
+    // The reproducibility test: the study's 784-512-512-10 MLP, Adam, batch 128, 60 steps on
+    // MNIST (generated data when absent), recording the 10x512 gradient block of fc3.weight; a complete trace.
+    var runtime = TorchRuntime.Initialize(7);
+    var n = 128 * 60;
+    MnistSplit split;
+    if (Mnist.IsPresent()) split = Mnist.LoadTrain().Take(n); // real data: where thread-dependent rounding showed
+    else
+    {
+        var rng = new Random(3);
+        var images = new float[n * MnistSplit.Pixels];
+        for (int i = 0; i < images.Length; i++) images[i] = (float)(rng.NextDouble() * 2 - 1);
+        split = new MnistSplit(images, Enumerable.Range(0, n).Select(i => (byte)(i % 10)).ToArray(), n, "generated");
+    }
+    using var data = TensorDataset.FromMnist(split);
+    using var model = Architectures.Mlp(new MlpOptions([784, 512, 512, 10]));
+    using var optimizer = new Research.Core.Optim.Adam(model.parameters());
+    using var recorder = new TraceRecorder(args[1], model, new JsonObject { ["threads"] = runtime.Threads, ["numerics"] = runtime.Numerics },
+        [new ParameterRecording("fc3.weight", new IndexRange(0, 10), new IndexRange(0, 512), SecondMoment: false)], flushEvery: 10);
+    Trainer.Fit(model, optimizer, data, new TrainOptions(BatchSize: 128, Epochs: 1, MaxSteps: 60, Seed: 7, EvaluateEachEpoch: false),
+        observers: [recorder]);
+    recorder.Complete();
+    Console.Out.WriteLine($"threads {runtime.Threads}; {runtime.Numerics}");
+    return 0;
+}
 
 if (args.Length == 2 && args[0] == "train")
 {

@@ -36,6 +36,7 @@ public static class RunDescription
             ["schedule"] = schedule ?? "constant",
             ["device"] = runtime.Device,
             ["threads"] = runtime.Threads,
+            ["numerics"] = runtime.Numerics ?? "MKL_CBWR default (results may depend on the thread count)",
             ["software"] = Versions(),
         };
         if (extra != null)

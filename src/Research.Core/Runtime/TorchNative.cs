@@ -67,6 +67,7 @@ public static class TorchNative
                 return; // TorchSharp's own loader handles Windows and macOS.
             try
             {
+                ReproducibleNumerics.Configure(); // before libtorch (and MKL inside it) loads
                 Load(log ?? Console.Error);
             }
             catch (Exception e)

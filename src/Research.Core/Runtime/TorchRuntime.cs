@@ -11,6 +11,8 @@ namespace Research.Core.Runtime;
 /// <param name="Threads">Intra-op threads libtorch uses on the CPU.</param>
 /// <param name="TorchSharpVersion">Version of the TorchSharp assembly.</param>
 /// <param name="NativeDescription">What the native loader did (patched copy or stock library).</param>
+/// <param name="Numerics">The MKL code-path setting that makes CPU results independent of the thread
+/// count (see <see cref="ReproducibleNumerics"/>).</param>
 public sealed record RuntimeInfo(
     string Device,
     string DeviceReason,
@@ -18,11 +20,12 @@ public sealed record RuntimeInfo(
     bool CudaAvailable,
     int Threads,
     string TorchSharpVersion,
-    string? NativeDescription)
+    string? NativeDescription,
+    string? Numerics)
 {
     /// <summary>One line for a terminal.</summary>
     public override string ToString() =>
-        $"device={Device} ({DeviceReason}), seed={Seed}, threads={Threads}, TorchSharp {TorchSharpVersion}";
+        $"device={Device} ({DeviceReason}), seed={Seed}, threads={Threads}, TorchSharp {TorchSharpVersion}, {Numerics ?? "MKL_CBWR default"}";
 }
 
 /// <summary>
@@ -55,7 +58,8 @@ public static class TorchRuntime
         var (dev, reason) = ChooseDevice(device);
         torch.manual_seed(seed);
         var info = new RuntimeInfo(dev.ToString(), reason, seed, cuda.is_available(), torch.get_num_threads(),
-            typeof(torch).Assembly.GetName().Version?.ToString() ?? "unknown", TorchNative.Description);
+            typeof(torch).Assembly.GetName().Version?.ToString() ?? "unknown", TorchNative.Description,
+            ReproducibleNumerics.Description);
         log?.WriteLine($"runtime: {info}");
         return info;
     }
