@@ -22,6 +22,7 @@ module StudyRegistry =
 /// <summary>Options every study takes.</summary>
 type CommonArgs =
     | [<Unique>] Seed of int64
+    | [<Unique>] Seeds of seeds: string
     | [<Unique>] Tier of Tier
     | [<Unique>] Out of directory: string
     | Check
@@ -32,6 +33,7 @@ type CommonArgs =
         member a.Usage =
             match a with
             | Seed _ -> "the study seed (default 0): fixes every random choice; another seed writes another folder."
+            | Seeds _ -> "replicate over seeds (0..9, 0,3,7): one process per seed, as many at once as cores, then a replication report."
             | Tier _ -> "quick (default: minutes, what ./run.sh and CI use) or full (the notebook's own scale)."
             | Out _ -> "root folder of the reports (default: reports/ in the checkout); relative to the current folder."
             | Check -> "exit with code 3 when a claim that has an expected verdict does not get it."
@@ -89,7 +91,8 @@ Each study has options of its own: ./run.sh <study> --help"""
                 with e -> Error $"--out: cannot write to '{given}' ({full}): {e.Message}; choose a folder you can write to"
 
     type private Common =
-        { Seed: int64; Tier: Tier; Out: string; Check: bool; Browser: bool; AllowUnverified: bool; Rest: string list }
+        { Seed: int64; Seeds: int64 list option; Tier: Tier; Out: string; Check: bool; Browser: bool; AllowUnverified: bool
+          Rest: string list }
 
     let private parseCommon (args: string list) : Result<Common, string> =
         try
@@ -98,8 +101,14 @@ Each study has options of its own: ./run.sh <study> --help"""
                 match r.TryGetResult Out with
                 | Some o -> checkOutputRoot o
                 | None -> Ok(defaultOutputRoot ())
-            out |> Result.map (fun out ->
+            let seeds =
+                match r.TryGetResult Seeds with
+                | None -> Ok None
+                | Some _ when r.Contains Seed -> Error "give either --seed or --seeds, not both"
+                | Some text -> Replication.parseSeeds text |> Result.map Some
+            out |> Result.bind (fun out -> seeds |> Result.map (fun seeds -> out, seeds)) |> Result.map (fun (out, seeds) ->
                 { Seed = r.GetResult(Seed, defaultValue = 0L)
+                  Seeds = seeds
                   Tier = r.GetResult(CommonArgs.Tier, defaultValue = Tier.Quick)
                   Out = out
                   Check = r.Contains Check
@@ -139,11 +148,70 @@ Each study has options of its own: ./run.sh <study> --help"""
                 3, Some r
             else 0, Some r
 
+    /// Replicates a prepared study over seeds; the exit code as documented.
+    let private replicate (c: Common) (out: TextWriter) (err: TextWriter) (argv: string[]) (study: IStudy) (prepared: PreparedStudy)
+                          (seeds: int64 list) =
+        let s = settings c out argv
+        let data = Runner.loadData s prepared
+        let id, _ = Runner.locate s prepared data 0L
+        let folderOf seed = snd (Runner.locate s prepared data seed)
+        let reuse, toRun = seeds |> List.partition (fun seed -> Runner.isComplete (folderOf seed) id)
+        let parallel = max 1 (min Environment.ProcessorCount toRun.Length)
+        out.WriteLine $"""== {study.Name}: replication over {seeds.Length} seeds (identity {id}); {reuse.Length} complete and reused, {toRun.Length} to run, {parallel} at a time"""
+        let childArgs (seed: int64) =
+            [ yield study.Name; yield! c.Rest; yield "--seed"; yield string seed; yield "--tier"; yield string c.Tier; yield "--out"; yield c.Out
+              if not c.Browser then yield "--no-browser-check"
+              if c.AllowUnverified then yield "--allow-unverified-data" ]
+        let outcomes = Replication.runSeeds out parallel (max 1 (Environment.ProcessorCount / parallel)) childArgs toRun
+        let failed = [ for seed, code, last in outcomes do if code <> 0 then yield seed, (if last = "" then $"exit code {code}" else last) ]
+        let results = [ for seed in seeds do if not (failed |> List.exists (fun (f, _) -> f = seed)) then yield Runner.readResult (folderOf seed) ]
+        if results.IsEmpty then
+            err.WriteLine $"""error: {study.Name}: every seed failed ({String.Join("; ", [ for s, e in failed -> $"seed {s}: {e}" ])})"""
+            1
+        else
+            let final = Replication.folder (Path.Combine(c.Out, study.Name)) seeds id
+            let written =
+                Runner.withResultFolder final (fun staging ->
+                    let report, claims = Replication.writeReport staging study.Name prepared.Facts results reuse failed
+                    let check =
+                        if not c.Browser then "skipped: disabled"
+                        else
+                            match BrowserCheck.tryFindBrowser () with
+                            | None -> "skipped: no Chromium"
+                            | Some _ ->
+                                let r = BrowserCheck.checkSized (1280, 6000) (Path.Combine(staging, "report.png")) report
+                                if r.Passed then "passed" else $"FAILED: {r.ChartsDrawn}/{r.Charts} charts drawn, {r.ConsoleErrors.Length} console errors"
+                    File.WriteAllText(Path.Combine(staging, "replication.json"),
+                        Replication.toJson study.Name id seeds claims check, Text.UTF8Encoding(false))
+                    Ok(claims, check))
+            match written with
+            | Error e ->
+                err.WriteLine $"error: {study.Name}: {e}"
+                1
+            | Ok(claims, check) ->
+                out.WriteLine ""
+                out.WriteLine $"{study.Name}: replication over seeds {Replication.seedsTag seeds}; browser check {check}"
+                for cl in claims do
+                    let verdicts = String.Join(" ", [ for _, r in cl.PerSeed -> (string r.Verdict).[.. 3] ])
+                    out.WriteLine $"  {cl.Id,-30} {string cl.Label,-42} {verdicts}"
+                let report = Path.Combine(final, "report.html")
+                out.WriteLine $"replication report: {report}"
+                Runner.writeIndex c.Out [] |> ignore
+                if not failed.IsEmpty then
+                    for seed, e in failed do err.WriteLine $"error: {study.Name} seed {seed}: {e}"
+                    1
+                elif c.Check && claims |> List.exists (fun cl -> cl.FailsCheck) then
+                    for cl in claims |> List.filter (fun cl -> cl.FailsCheck) do
+                        err.WriteLine $"check failed: {cl.Id} is expected to hold but is {cl.Label}"
+                    3
+                else 0
+
     /// <summary>Runs the command line; returns the process exit code.</summary>
     /// <param name="argv">The arguments after the program name.</param>
     /// <param name="out">Progress and results.</param>
     /// <param name="err">Errors (one line each).</param>
     let run (argv: string[]) (out: TextWriter) (err: TextWriter) : int =
+        Replication.watchParent ()
         let args = List.ofArray argv
         let fail (message: string) =
             err.WriteLine $"error: {message}"
@@ -197,7 +265,10 @@ Each study has options of its own: ./run.sh <study> --help"""
                             match study.Prepare(c.Tier, c.Rest) with
                             | Error e when e.StartsWith "unrecognized argument" -> fail (unknownOption (Some study) e)
                             | Error e -> fail $"{study.Name}: {e}"
-                            | Ok prepared -> fst (runOne c out err argv prepared)
+                            | Ok prepared ->
+                                match c.Seeds with
+                                | Some seeds -> replicate c out err argv study prepared seeds
+                                | None -> fst (runOne c out err argv prepared)
             | _ ->
                 // every study, with the common options only
                 match parseCommon args with

@@ -347,34 +347,74 @@ module Runner =
     /// same configuration. Bad input or a failure inside the study comes back as Error with a
     /// message that names the cause; the staging folder is removed and no earlier result is touched.
     /// </summary>
+    /// <summary>MNIST for a prepared study (None when it does not use it), checksums verified.</summary>
+    let loadData (settings: RunSettings) (prepared: PreparedStudy) : MnistData option =
+        if not prepared.UsesMnist then None
+        else
+            match settings.Mnist with
+            | Some f -> Some(f ())
+            | None -> Some(MnistData.load settings.AllowUnverifiedData (Research.Core.Data.Mnist.DefaultDirectory()))
+
+    /// <summary>The identity and result folder of a prepared study for a seed.</summary>
+    let locate (settings: RunSettings) (prepared: PreparedStudy) (data: MnistData option) (seed: int64) : string * string =
+        let id = identity prepared.Name prepared.Facts (match data with Some d -> d.Checksums | None -> [])
+        id, Path.Combine(settings.OutputRoot, prepared.Name, folderName seed id)
+
+    /// <summary>True when <paramref name="folder"/> holds a finished run of <paramref name="identity"/>
+    /// whose files all match the hashes it recorded.</summary>
+    let isComplete (folder: string) (identity: string) : bool =
+        File.Exists(resultFile folder)
+        && (try (readResult folder).Identity = identity && List.isEmpty (verify folder) with _ -> false)
+
+    /// <summary>
+    /// Writes a result folder safely: takes its lock (or fails at once naming the process that holds
+    /// it), removes staging left by killed runs, lets <paramref name="write"/> fill a fresh staging
+    /// folder, and moves it into place only when <paramref name="write"/> returns Ok (an atomic exchange
+    /// with an earlier complete folder). On Error or an exception the staging folder is removed and
+    /// an earlier result is untouched.
+    /// </summary>
+    let withResultFolder (final: string) (write: string -> Result<'T, string>) : Result<'T, string> =
+        let parent = Path.GetDirectoryName final
+        Directory.CreateDirectory parent |> ignore
+        match FolderLock.Acquire final with
+        | Error e -> Error e
+        | Ok lock ->
+            use _ = lock
+            let stagingRoot = Path.Combine(parent, ".staging")
+            // we hold the lock: any staging folder of this result is left over from a killed run
+            if Directory.Exists stagingRoot then
+                for d in Directory.GetDirectories(stagingRoot, Path.GetFileName final + ".*") do
+                    try Directory.Delete(d, true) with _ -> ()
+            for d in Directory.GetDirectories(parent, Path.GetFileName final + ".old-*") do
+                try Directory.Delete(d, true) with _ -> ()
+            let staging = Path.Combine(stagingRoot, $"{Path.GetFileName final}.{Environment.ProcessId}")
+            Directory.CreateDirectory staging |> ignore
+            let outcome =
+                try write staging
+                with e ->
+                    try Directory.Delete(staging, true) with _ -> ()
+                    reraise ()
+            match outcome with
+            | Ok _ ->
+                publish staging final
+                (try if Directory.GetFileSystemEntries(stagingRoot).Length = 0 then Directory.Delete stagingRoot with _ -> ())
+            | Error _ -> try Directory.Delete(staging, true) with _ -> ()
+            outcome
+
+    /// <summary>
+    /// Runs a prepared study: takes the folder's lock, runs in a staging folder, writes the report
+    /// (study blocks, verdicts, methods and provenance, CSV tables), checks it in headless Chromium,
+    /// writes result.json with every file's hash, and only then replaces any earlier result of the
+    /// same configuration. Bad input or a failure inside the study comes back as Error with a
+    /// message that names the cause; the staging folder is removed and no earlier result is touched.
+    /// </summary>
     let run (settings: RunSettings) (prepared: PreparedStudy) : Result<RunResult, string> =
         let log = settings.Log
         let clock = Stopwatch.StartNew()
         try
-            let data =
-                if not prepared.UsesMnist then None
-                else
-                    match settings.Mnist with
-                    | Some f -> Some(f ())
-                    | None -> Some(MnistData.load settings.AllowUnverifiedData (Research.Core.Data.Mnist.DefaultDirectory()))
-            let id = identity prepared.Name prepared.Facts (match data with Some d -> d.Checksums | None -> [])
-            let studyRoot = Path.Combine(settings.OutputRoot, prepared.Name)
-            Directory.CreateDirectory studyRoot |> ignore
-            let final = Path.Combine(studyRoot, folderName settings.Seed id)
-            match FolderLock.Acquire final with
-            | Error e -> Error e
-            | Ok lock ->
-                use _ = lock
-                let stagingRoot = Path.Combine(studyRoot, ".staging")
-                // we hold the lock: any staging folder of this configuration is left over from a killed run
-                if Directory.Exists stagingRoot then
-                    for d in Directory.GetDirectories(stagingRoot, Path.GetFileName final + ".*") do
-                        try Directory.Delete(d, true) with _ -> ()
-                for d in Directory.GetDirectories(studyRoot, Path.GetFileName final + ".old-*") do
-                    try Directory.Delete(d, true) with _ -> ()
-                let staging = Path.Combine(stagingRoot, $"{Path.GetFileName final}.{Environment.ProcessId}")
-                Directory.CreateDirectory staging |> ignore
-                try
+            let data = loadData settings prepared
+            let id, final = locate settings prepared data settings.Seed
+            withResultFolder final (fun staging ->
                     log.WriteLine $"== {prepared.Name} (seed {settings.Seed}, {prepared.Tier} tier) → {final}"
                     let steps = prepared.Steps @ [ "report"; "browser check" ]
                     let noData = lazy (invalidOp $"study {prepared.Name} asked for MNIST but its configuration says it does not use it; fix UsesMnist")
@@ -421,45 +461,84 @@ module Runner =
                           Files = hashTree staging
                           BrowserCheck = browser }
                     File.WriteAllText(resultFile staging, toJson result, UTF8Encoding(false))
-                    publish staging final
+                    Ok result)
+            |> Result.map (fun result ->
+                    let holds, refuted, inconclusive = verdictCounts result.Claims
                     log.WriteLine ""
-                    log.WriteLine $"{prepared.Name}: {holds} hold, {refuted} refuted, {inconclusive} inconclusive; browser check {browser}"
-                    for line in summaryLines output.Claims do log.WriteLine line
+                    log.WriteLine $"{prepared.Name}: {holds} hold, {refuted} refuted, {inconclusive} inconclusive; browser check {result.BrowserCheck}"
+                    for line in summaryLines result.Claims do log.WriteLine line
                     log.WriteLine $"report: {result.Report} ({clock.Elapsed.TotalSeconds:F1} s)"
-                    Ok result
-                with e ->
-                    try Directory.Delete(staging, true) with _ -> ()
-                    Error $"{prepared.Name}: {exceptionText e}"
+                    result)
         with e -> Error $"{prepared.Name}: {exceptionText e}"
 
-    /// <summary>Writes `index.html` in the output root: one row per run with its verdict counts,
-    /// time and a link to its report.</summary>
+    /// Every finished run under a report root (newest first within a study).
+    let private allResults (root: string) : RunResult list =
+        if not (Directory.Exists root) then []
+        else
+            [ for studyDir in Directory.GetDirectories root |> Array.sort do
+                let runs =
+                    [ for d in Directory.GetDirectories(studyDir, "seed-*") do
+                        if File.Exists(resultFile d) then
+                            match (try Some(readResult d) with _ -> None) with
+                            | Some r -> yield r, File.GetLastWriteTimeUtc(resultFile d)
+                            | None -> () ]
+                yield! runs |> List.sortByDescending snd |> List.map fst ]
+
+    /// Every replication under a report root: (study, seeds, label counts, report path).
+    let private allReplications (root: string) =
+        if not (Directory.Exists root) then []
+        else
+            [ for studyDir in Directory.GetDirectories root |> Array.sort do
+                for d in Directory.GetDirectories(studyDir, "replication-*") |> Array.sort do
+                    let file = Path.Combine(d, "replication.json")
+                    if File.Exists file then
+                        match (try Some(JsonNode.Parse(File.ReadAllText file)) with _ -> None) with
+                        | Some o ->
+                            let seeds = [ for s in o.["seeds"].AsArray() -> string (s.GetValue<int64>()) ]
+                            let labels = [ for c in o.["claims"].AsArray() -> c.["label"].GetValue<string>().Split(' ').[0] ]
+                            let count l = labels |> List.filter ((=) l) |> List.length
+                            yield o.["study"].GetValue<string>(), String.Join(",", seeds), count "robust", count "fragile", count "refuted",
+                                  count "inconclusive", Path.Combine(d, "report.html")
+                        | None -> () ]
+
+    /// <summary>Writes `index.html` in the output root: one row per study run now with its verdict
+    /// counts, time and a link to its report; then every result and replication found in the root.</summary>
     /// <returns>The index's path.</returns>
     let writeIndex (root: string) (results: RunResult list) : string =
         let path = Path.Combine(root, "index.html")
-        let rows =
-            [ for r in results ->
-                let holds, refuted, inconclusive = verdictCounts r.Claims
-                [ r.Study; r.Title; string r.Seed; string r.Tier; string holds; string refuted; string inconclusive
-                  string r.Surprises.Length; r.Seconds.ToString("F0", CultureInfo.InvariantCulture); r.BrowserCheck ] ]
-        let links = [ for r in results -> Path.GetRelativePath(root, r.Report).Replace('\\', '/') ]
-        let total = results |> List.sumBy (fun r -> r.Seconds)
-        let counts (v: Verdict) = [| for r in results -> float (r.Claims |> List.filter (fun c -> c.Verdict = v) |> List.length) |]
-        let labels = [| for r in results -> r.Study |]
+        let row (r: RunResult) =
+            let holds, refuted, inconclusive = verdictCounts r.Claims
+            [ r.Study; r.Title; string r.Seed; string r.Tier; string holds; string refuted; string inconclusive
+              string r.Surprises.Length; r.Seconds.ToString("F0", CultureInfo.InvariantCulture); r.BrowserCheck ]
+        let link (p: string) = Path.GetRelativePath(root, p).Replace('\\', '/')
+        let columns = [ "study"; "title"; "seed"; "tier"; "hold"; "refuted"; "inconclusive"; "unexpected"; "seconds"; "browser check" ]
+        let everything = allResults root
+        let shown = if results.IsEmpty then everything else results
+        let counts (v: Verdict) = [| for r in shown -> float (r.Claims |> List.filter (fun c -> c.Verdict = v) |> List.length) |]
+        let labels = [| for r in shown -> $"{r.Study} (seed {r.Seed})" |]
         let chart =
             [ Figures.bars "hold" 2 labels (counts Holds); Figures.bars "refuted" 1 labels (counts Refuted)
               Figures.bars "inconclusive" 7 labels (counts Inconclusive) ]
             |> Chart.combine
-            |> Figures.withAxes "study" "claims"
+            |> Figures.withAxes "run" "claims"
             |> Chart.withSize (900, 380)
+        let total = shown |> List.sumBy (fun r -> r.Seconds)
+        let replications = allReplications root
         Report.write path "Research toolkit: the studies"
-            [ Figure("Verdicts per study.", chart)
-              Paragraph $"""{results.Length} studies run, {total:F0} s in all. Each row links to its report; "unexpected" counts claims whose verdict differs from what the study expects."""
-              LinkTable(
-                  { Title = "Studies"
-                    Columns = [ "study"; "title"; "seed"; "tier"; "hold"; "refuted"; "inconclusive"; "unexpected"; "seconds"; "browser check" ]
-                    Rows = rows
-                    CsvName = None },
-                  links) ]
+            [ yield Figure("Verdicts per run.", chart)
+              yield Paragraph $"""{shown.Length} runs shown, {total:F0} s in all. Each row links to its report; "unexpected" counts claims whose verdict differs from what the study expects."""
+              yield LinkTable({ Title = (if results.IsEmpty then "Every result in this folder" else "This run"); Columns = columns
+                                Rows = shown |> List.map row; CsvName = None }, shown |> List.map (fun r -> link r.Report))
+              if not replications.IsEmpty then
+                  yield Heading(2, "Replications across seeds")
+                  yield LinkTable({ Title = "Claims labelled robust, fragile, refuted or inconclusive across seeds"
+                                    Columns = [ "study"; "seeds"; "robust"; "fragile"; "refuted"; "inconclusive" ]
+                                    Rows = [ for st, seeds, r, f, x, i, _ in replications -> [ st; seeds; string r; string f; string x; string i ] ]
+                                    CsvName = None },
+                                  [ for _, _, _, _, _, _, p in replications -> link p ])
+              if not results.IsEmpty && everything.Length > results.Length then
+                  yield Heading(2, "Earlier results in this folder")
+                  yield LinkTable({ Title = "Every result found"; Columns = columns; Rows = everything |> List.map row; CsvName = None },
+                                  everything |> List.map (fun r -> link r.Report)) ]
         |> ignore
         path
