@@ -1,199 +1,27 @@
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Research.Core.Data;
 using Research.Core.Models;
 using Research.Core.Optim;
-using Research.Core.Optim.Schedules;
-using Research.Core.Runtime;
-using Research.Core.Training;
-using TorchSharp;
+using Research.Core.Studies.AdamVsRAdam;
 
 namespace Research.Core.Capture;
 
-/// <summary>One optimizer of the gradient study, with every hyperparameter.</summary>
-/// <param name="Label">Name used for the run directory and in the report ("Adam", "RAdam", "AdamW+warmup").</param>
-/// <param name="Optimizer">"Adam", "RAdam" or "AdamW".</param>
-/// <param name="LearningRate">Base learning rate.</param>
-/// <param name="Beta1">β₁.</param>
-/// <param name="Beta2">β₂.</param>
-/// <param name="Eps">ε.</param>
-/// <param name="WeightDecay">Weight decay (L2 for Adam/RAdam, decoupled for AdamW).</param>
-/// <param name="WarmupSteps">Linear warmup length (0: none): lr_t = lr·min(1, t/WarmupSteps), as LambdaLR.</param>
-public sealed record OptimizerSpec(
-    string Label,
-    string Optimizer,
-    double LearningRate = 1e-3,
-    double Beta1 = 0.9,
-    double Beta2 = 0.999,
-    double Eps = 1e-8,
-    double WeightDecay = 0.0,
-    int WarmupSteps = 0)
-{
-    /// <summary>The schedule in words for manifests and reports.</summary>
-    public string ScheduleText => WarmupSteps > 0 ? $"linear warmup over {WarmupSteps} steps (lr·min(1, t/{WarmupSteps}))" : "constant";
-}
+// Transitional forwarders for the old names of the Adam-vs-RAdam capture, so that the projects that
+// use them keep building until they are renamed (next commit); this file is then deleted.
 
-/// <summary>
-/// Configuration of the Adam-vs-RAdam gradient study: every hyperparameter in one place.
-/// Defaults reproduce the gradient-distribution notebook: the 784→512→512→10 ReLU MLP on MNIST,
-/// batch 128, lr 1e-3, the 10×512 block of <c>fc3.weight</c> (output neurons × penultimate units)
-/// recorded for the first 100 iterations with Adam, RAdam and AdamW with linear warmup.
-/// </summary>
-public sealed record GradientStudyConfig
-{
-    /// <summary>Seed for torch (initial weights) and the batch order.</summary>
-    public long Seed { get; init; } = 0;
+/// <summary>Old name of <see cref="AdamVsRAdamConfig"/>.</summary>
+[Obsolete("Renamed to Research.Core.Studies.AdamVsRAdam.AdamVsRAdamConfig.")]
+public sealed record GradientStudyConfig : AdamVsRAdamConfig;
 
-    /// <summary>Layer widths of the MLP.</summary>
-    public int[] Widths { get; init; } = [784, 512, 512, 10];
-
-    /// <summary>Examples per step.</summary>
-    public int BatchSize { get; init; } = 128;
-
-    /// <summary>Training steps per optimizer (the loss curves span these).</summary>
-    public int TrainSteps { get; init; } = 469;
-
-    /// <summary>Iterations 1..RecordIterations are recorded.</summary>
-    public int RecordIterations { get; init; } = 100;
-
-    /// <summary>Output neurons recorded (rows 0..OutputRows−1 of the last weight matrix).</summary>
-    public int OutputRows { get; init; } = 10;
-
-    /// <summary>Penultimate units recorded (columns 0..InputColumns−1).</summary>
-    public int InputColumns { get; init; } = 512;
-
-    /// <summary>The optimizers compared.</summary>
-    public OptimizerSpec[] Optimizers { get; init; } =
-    [
-        new("Adam", "Adam"),
-        new("RAdam", "RAdam"),
-        new("AdamW+warmup", "AdamW", WeightDecay: 1e-2, WarmupSteps: 100),
-    ];
-
-    /// <summary>Use the first N training images (null: all 60,000).</summary>
-    public int? TrainExamples { get; init; }
-
-    /// <summary>The device ("auto", "cpu", "cuda").</summary>
-    public string Device { get; init; } = "auto";
-
-    /// <summary>A stable 8-hex-digit hash of everything above (names the run directory).</summary>
-    public string Hash()
-    {
-        var json = JsonSerializer.Serialize(this);
-        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(json)))[..8].ToLowerInvariant();
-    }
-
-    /// <summary>The configuration as JSON (for manifests and reports).</summary>
-    public JsonObject ToJson() => JsonNode.Parse(JsonSerializer.Serialize(this))!.AsObject();
-
-    /// <summary>The configuration as readable JSON text (no \u escapes for '+' and the like).</summary>
-    public string ToDisplayJson() => JsonSerializer.Serialize(this,
-        new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-}
-
-/// <summary>The outcome of training and recording one optimizer.</summary>
-/// <param name="Spec">The optimizer.</param>
-/// <param name="TraceDirectory">Where its trace is.</param>
-/// <param name="History">Loss per step and per-epoch summaries.</param>
-/// <param name="TestAccuracy">Test accuracy after training (NaN when not evaluated).</param>
-/// <param name="Seconds">Wall time of training and recording.</param>
-public sealed record CapturedRun(OptimizerSpec Spec, string TraceDirectory, TrainingHistory History, double TestAccuracy, double Seconds);
-
-/// <summary>
-/// The capture half of the Adam-vs-RAdam study: trains the MLP once per optimizer from the same
-/// initial weights and batch order, recording the gradient block, its second moment, loss and lr.
-/// </summary>
+/// <summary>Old name of <see cref="AdamVsRAdamCapture"/>.</summary>
+[Obsolete("Renamed to Research.Core.Studies.AdamVsRAdam.AdamVsRAdamCapture.")]
 public static class GradientStudy
 {
-    /// <summary>The name of the recorded parameter for a network of <paramref name="widths"/>.</summary>
-    public static string RecordedParameter(int[] widths) => $"fc{widths.Length - 1}.weight";
+    /// <inheritdoc cref="AdamVsRAdamCapture.RecordedParameter"/>
+    public static string RecordedParameter(int[] widths) => AdamVsRAdamCapture.RecordedParameter(widths);
 
-    /// <summary>Creates the study's optimizer over <paramref name="model"/>'s parameters.</summary>
-    public static Optimizer CreateOptimizer(OptimizerSpec spec, Network model)
-    {
-        var ps = model.parameters();
-        return spec.Optimizer switch
-        {
-            "Adam" => new Adam(ps, spec.LearningRate, spec.Beta1, spec.Beta2, spec.Eps, spec.WeightDecay),
-            "RAdam" => new RAdam(ps, spec.LearningRate, spec.Beta1, spec.Beta2, spec.Eps, spec.WeightDecay),
-            "AdamW" => new AdamW(ps, spec.LearningRate, spec.Beta1, spec.Beta2, spec.Eps, spec.WeightDecay),
-            _ => throw new ArgumentException($"Optimizer: expected Adam, RAdam or AdamW, got '{spec.Optimizer}'.", nameof(spec)),
-        };
-    }
+    /// <inheritdoc cref="AdamVsRAdamCapture.CreateOptimizer"/>
+    public static Optimizer CreateOptimizer(OptimizerSpec spec, Network model) => AdamVsRAdamCapture.CreateOptimizer(spec, model);
 
-    /// <summary>Trains and records every optimizer of <paramref name="config"/> under <paramref name="runRoot"/>.</summary>
-    /// <param name="config">The study configuration.</param>
-    /// <param name="runRoot">Folder for the traces: one subfolder per optimizer label.</param>
-    /// <param name="train">Training data (MNIST or a stand-in).</param>
-    /// <param name="test">Test data for the final accuracy (optional).</param>
-    /// <param name="log">Progress lines (null: silent).</param>
-    public static IReadOnlyList<CapturedRun> Run(GradientStudyConfig config, string runRoot, MnistSplit train, MnistSplit? test,
-        TextWriter? log = null)
-    {
-        var runtime = TorchRuntime.Initialize(config.Seed, config.Device);
-        var device = TorchRuntime.Device(runtime.Device);
-        using var trainData = TensorDataset.FromMnist(config.TrainExamples is { } n ? train.Take(n) : train, device, name: "MNIST train");
-        using var testData = test is null ? null : TensorDataset.FromMnist(test, device, name: "MNIST test");
-        var results = new List<CapturedRun>();
-        foreach (var spec in config.Optimizers)
-        {
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            TorchRuntime.Seed(config.Seed); // same initial weights for every optimizer
-            using var model = Architectures.Mlp(new MlpOptions(config.Widths));
-            model.to(device);
-            using var optimizer = CreateOptimizer(spec, model);
-            var parameter = RecordedParameter(config.Widths);
-            var dir = Path.Combine(runRoot, Sanitize(spec.Label));
-            var run = RunDescription.Create(model.Description, trainData.Description, config.BatchSize, config.Seed, optimizer,
-                spec.ScheduleText, runtime, new Dictionary<string, object>
-                {
-                    ["study"] = "adam-vs-radam gradient study",
-                    ["label"] = spec.Label,
-                    ["config_hash"] = config.Hash(),
-                    ["config"] = config.ToJson(),
-                });
-            using var recorder = new TraceRecorder(dir, model, run,
-                [new ParameterRecording(parameter, new IndexRange(0, config.OutputRows), new IndexRange(0, config.InputColumns),
-                    1, config.RecordIterations, 1, Value: false, SecondMoment: true)],
-                flushEvery: 10, overwrite: true);
-            var observers = new List<TrainingObserver> { recorder };
-            if (spec.WarmupSteps > 0)
-            {
-                var warmup = new LinearWarmup(optimizer, spec.WarmupSteps); // sets lr for step 1; stepped after each step
-                observers.Add(new ScheduleObserver(_ => warmup.Step()));
-            }
-            if (log != null)
-                observers.Add(new ProgressObserver(log, spec.Label, config.TrainSteps));
-            var history = Trainer.Fit(model, optimizer, trainData,
-                new TrainOptions(config.BatchSize, Epochs: int.MaxValue, MaxSteps: config.TrainSteps, Seed: config.Seed, EvaluateEachEpoch: false),
-                observers: observers);
-            recorder.Complete();
-            double acc = double.NaN;
-            if (testData != null) acc = Trainer.Evaluate(model, testData).Accuracy;
-            clock.Stop();
-            log?.WriteLine($"  {spec.Label}: {config.TrainSteps} steps in {clock.Elapsed.TotalSeconds:F1} s, final loss {history.StepLoss[^1]:F4}, test accuracy {100 * acc:F2}% → {dir}");
-            results.Add(new CapturedRun(spec, dir, history, acc, clock.Elapsed.TotalSeconds));
-        }
-        return results;
-    }
-
-    static string Sanitize(string label) =>
-        new(label.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' ? c : c == '+' ? '+' : '_').ToArray());
-}
-
-/// <summary>Prints a progress bar line every 10% of a run.</summary>
-public sealed class ProgressObserver(TextWriter log, string label, long total) : TrainingObserver
-{
-    long _next = Math.Max(1, total / 10);
-
-    /// <inheritdoc />
-    public override void OnAfterStep(StepContext step)
-    {
-        if (step.Iteration < _next && step.Iteration != total) return;
-        _next += Math.Max(1, total / 10);
-        int filled = (int)(20 * step.Iteration / Math.Max(1, total));
-        log.WriteLine($"  {label,-14} [{new string('#', filled)}{new string('.', 20 - filled)}] step {step.Iteration}/{total}  loss {step.Loss:F4}  lr {step.LearningRate:G3}");
-    }
+    /// <inheritdoc cref="AdamVsRAdamCapture.Run"/>
+    public static IReadOnlyList<CapturedRun> Run(AdamVsRAdamConfig config, string runRoot, Data.MnistSplit train,
+        Data.MnistSplit? test, TextWriter? log = null) => AdamVsRAdamCapture.Run(config, runRoot, train, test, log);
 }
