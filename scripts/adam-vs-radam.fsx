@@ -8,7 +8,7 @@
 //   dotnet fsi scripts/adam-vs-radam.fsx --traces DIR [DIR ...] [--out DIR]   (analyse existing traces,
 //                                          e.g. .npy files written by NumPy with a minimal manifest)
 //
-// Every hyperparameter is in GradientStudyConfig (Research.Core) and AnalysisOptions (Research.Analysis).
+// Every hyperparameter is in AdamVsRAdamConfig (Research.Core) and AnalysisOptions (Research.Analysis).
 #r "../src/Research.Core/bin/Release/net10.0/TorchSharp.dll"
 #r "../src/Research.Core/bin/Release/net10.0/Research.Core.dll"
 #r "../src/Research.Analysis/bin/Release/net10.0/Plotly.NET.dll"
@@ -23,7 +23,7 @@ open System
 open System.IO
 open System.Diagnostics
 open Research.Core.Data
-open Research.Core.Capture
+open Research.Core.Studies.AdamVsRAdam
 open Research.Analysis
 
 let clock = Stopwatch.StartNew()
@@ -65,7 +65,7 @@ let study () =
         { Directory = dir; Report = html; Tables = csvs; Analyses = analyses; Claims = claims }
     else
         let config =
-            GradientStudyConfig(
+            AdamVsRAdamConfig(
                 Seed = seed,
                 TrainSteps = (option "--steps" args |> Option.map int |> Option.defaultValue 469),
                 RecordIterations = (option "--record" args |> Option.map int |> Option.defaultValue 100))

@@ -4,7 +4,7 @@ open System
 open System.IO
 open System.Globalization
 open Plotly.NET
-open Research.Core.Capture
+open Research.Core.Studies.AdamVsRAdam
 
 /// What the claims of the gradient study are evaluated on.
 type StudyEvidence =
@@ -171,7 +171,7 @@ module AdamVsRAdam =
     let private f4 (x: float) = if Double.IsNaN x then "–" else x.ToString("F4", CultureInfo.InvariantCulture)
 
     /// The report folder for a configuration: reports/adam-vs-radam/seed-{seed}-{config hash}.
-    let reportDirectory (root: string) (config: GradientStudyConfig) : string =
+    let reportDirectory (root: string) (config: AdamVsRAdamConfig) : string =
         Path.Combine(root, "adam-vs-radam", $"seed-{config.Seed}-{config.Hash()}")
 
     /// Analyses trace directories (ours or NumPy-written with a minimal manifest).
@@ -344,7 +344,7 @@ module AdamVsRAdam =
     /// Analysis settings and software as report facts.
     let analysisFacts (options: AnalysisOptions) : (string * string) list =
         [ "analysis", $"Shapiro–Wilk (AS R94) per weight, α = {options.Alpha}; Holm and Benjamini–Hochberg over the tested weights; {options.MixtureComponents}-component 1-D Gaussian mixtures by EM (k-means++ start, {options.MixtureRestarts} restarts, tol 1e-3, reg_covar 1e-6) per neuron, BIC for k = 1..{options.MixtureComponents}, KS distance; bootstrap B = {options.BootstrapResamples}, up to {options.WeightsPerGroup} weights per group, early window t = {fst options.EarlyWindow}..{snd options.EarlyWindow}; analysis seed {options.Seed}"
-          "toolkit", $"Research.Analysis {typeof<AnalysisOptions>.Assembly.GetName().Version}, Research.Core {typeof<GradientStudyConfig>.Assembly.GetName().Version}, FSharp.Core {typeof<list<int>>.Assembly.GetName().Version}, MathNet.Numerics {typeof<MathNet.Numerics.Distributions.Normal>.Assembly.GetName().Version}, Plotly.NET {typeof<Chart>.Assembly.GetName().Version} (plotly.js {fst Report.plotlyJs.Value}), {Runtime.InteropServices.RuntimeInformation.FrameworkDescription}" ]
+          "toolkit", $"Research.Analysis {typeof<AnalysisOptions>.Assembly.GetName().Version}, Research.Core {typeof<AdamVsRAdamConfig>.Assembly.GetName().Version}, FSharp.Core {typeof<list<int>>.Assembly.GetName().Version}, MathNet.Numerics {typeof<MathNet.Numerics.Distributions.Normal>.Assembly.GetName().Version}, Plotly.NET {typeof<Chart>.Assembly.GetName().Version} (plotly.js {fst Report.plotlyJs.Value}), {Runtime.InteropServices.RuntimeInformation.FrameworkDescription}" ]
 
     /// Trains, records, analyses and reports. Returns where everything is.
     /// <param name="config">Capture configuration (model, optimizers, seed, iterations).</param>
@@ -354,14 +354,14 @@ module AdamVsRAdam =
     /// <param name="test">MNIST test split for the final accuracies (or null).</param>
     /// <param name="expectations">Claim expectations to override (by id).</param>
     /// <param name="log">Progress output.</param>
-    let run (config: GradientStudyConfig) (options: AnalysisOptions) (reportRoot: string)
+    let run (config: AdamVsRAdamConfig) (options: AnalysisOptions) (reportRoot: string)
             (train: Research.Core.Data.MnistSplit) (test: Research.Core.Data.MnistSplit)
             (expectations: Map<string, Verdict option>) (log: TextWriter) : StudyResult =
         let dir = reportDirectory reportRoot config
         Directory.CreateDirectory dir |> ignore
         let traces = Path.Combine(dir, "traces")
         log.WriteLine $"[1/3] training and recording {config.Optimizers.Length} optimizers ({config.TrainSteps} steps, first {config.RecordIterations} iterations recorded) → {traces}"
-        let captured = GradientStudy.Run(config, traces, train, (if isNull (box test) then null else test), log)
+        let captured = AdamVsRAdamCapture.Run(config, traces, train, (if isNull (box test) then null else test), log)
         log.WriteLine "[2/3] analysing the traces"
         let analyses = analyseTraces options (fun s -> log.WriteLine s) [ for c in captured -> c.TraceDirectory ]
         let provenance =

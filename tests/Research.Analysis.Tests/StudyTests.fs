@@ -7,7 +7,7 @@ open System
 open System.IO
 open Expecto
 open Research.Core.Data
-open Research.Core.Capture
+open Research.Core.Studies.AdamVsRAdam
 open Research.Core.Traces
 open Research.Analysis
 
@@ -21,7 +21,7 @@ let private realMnist = lazy (Mnist.IsPresent())
 /// The fast tier: a 784-128-64-10 MLP, 100 steps per optimizer on 6,400 MNIST images (generated
 /// blobs when MNIST is absent), the 10x64 block recorded for 100 iterations, B = 300 resamples.
 let fastConfig (seed: int64) =
-    GradientStudyConfig(Seed = seed, Widths = [| 784; 128; 64; 10 |], TrainSteps = 100, RecordIterations = 100,
+    AdamVsRAdamConfig(Seed = seed, Widths = [| 784; 128; 64; 10 |], TrainSteps = 100, RecordIterations = 100,
                         InputColumns = 64, TrainExamples = Nullable 6400, Device = "cpu")
 
 let fastOptions (seed: int64) =

@@ -11,6 +11,7 @@ open Research.Core.Data
 open Research.Core.Models
 open Research.Core.Training
 open Research.Core.Capture
+open Research.Core.Studies.AdamVsRAdam
 open Research.Core.Traces
 
 let private tempDir (prefix: string) =
@@ -190,11 +191,11 @@ let tests =
 
         testCase "the gradient study records Adam, RAdam and AdamW+warmup from the same start, with warmup in the lr series" <| fun () ->
             let config =
-                GradientStudyConfig(Widths = [| 784; 48; 32; 10 |], TrainSteps = 12, RecordIterations = 10, InputColumns = 32,
+                AdamVsRAdamConfig(Widths = [| 784; 48; 32; 10 |], TrainSteps = 12, RecordIterations = 10, InputColumns = 32,
                                     TrainExamples = Nullable 512, Seed = 4L, Device = "cpu")
             let root = tempDir "study"
             let split = TestData.generated 512 2
-            let runs = GradientStudy.Run(config, root, split, null)
+            let runs = AdamVsRAdamCapture.Run(config, root, split, null)
             Expect.equal [ for r in runs -> r.Spec.Label ] [ "Adam"; "RAdam"; "AdamW+warmup" ] "three optimizers"
             let firstGrads =
                 [ for r in runs ->
