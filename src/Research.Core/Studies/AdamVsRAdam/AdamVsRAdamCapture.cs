@@ -42,7 +42,7 @@ public sealed record OptimizerSpec(
 /// batch 128, lr 1e-3, the 10×512 block of <c>fc3.weight</c> (output neurons × penultimate units)
 /// recorded for the first 100 iterations with Adam, RAdam and AdamW with linear warmup.
 /// </summary>
-public record AdamVsRAdamConfig
+public sealed record AdamVsRAdamConfig
 {
     /// <summary>Seed for torch (initial weights) and the batch order.</summary>
     public long Seed { get; init; } = 0;
