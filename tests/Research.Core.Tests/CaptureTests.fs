@@ -189,6 +189,13 @@ let tests =
                     Expect.isLessThanOrEqual (abs (float vt[i] - e)) (1e-6 * e + 1e-30) $"v_{t}[{i}]"
             Expect.isTrue (v.ReadIteration 5L |> Array.exists (fun x -> x > 0.0f)) "non-trivial second moments"
 
+        testCase "the study's configuration hash is unchanged by OptimizerKind: optimizers are written by name" <| fun () ->
+            // 3f181665 is the hash of the default configuration when OptimizerSpec.Optimizer was a string.
+            let config = AdamVsRAdamConfig()
+            Expect.equal (config.Hash()) "3f181665" "hash of the default configuration"
+            let names = [ for o in config.ToJson().["Optimizers"].AsArray() -> o.["Optimizer"].GetValue<string>() ]
+            Expect.equal names [ "Adam"; "RAdam"; "AdamW" ] "optimizer kinds as names in the JSON"
+
         testCase "the gradient study records Adam, RAdam and AdamW+warmup from the same start, with warmup in the lr series" <| fun () ->
             let config =
                 AdamVsRAdamConfig(Widths = [| 784; 48; 32; 10 |], TrainSteps = 12, RecordIterations = 10, InputColumns = 32,
@@ -205,7 +212,7 @@ let tests =
                     Expect.equal (List.ofArray g.RowShape) [ 10; 32 ] "10 x 32 block"
                     Expect.equal g.Iterations 10L "first 10 iterations"
                     Expect.equal (trace["exp_avg_sq/fc3.weight"].Iterations) 10L "second moments"
-                    Expect.equal ((trace.Run.["optimizer"]).["name"].GetValue<string>()) r.Spec.Optimizer "optimizer in the manifest"
+                    Expect.equal ((trace.Run.["optimizer"]).["name"].GetValue<string>()) (string r.Spec.Optimizer) "optimizer in the manifest"
                     if r.Spec.WarmupSteps > 0 then
                         let lr = trace["lr"].ReadAll()
                         Expect.equal lr[0] (float32 (1e-3 / 100.0)) "warmup: lr/100 at step 1"

@@ -488,6 +488,29 @@ let behaviour =
             for (name, hp) in bad do
                 Expect.throwsT<ArgumentException> (fun () -> Optimizers.Create(name, [ p ], hp) |> ignore) $"{name} {hp}"
 
+        testCase "Optimizers.Create(OptimizerKind): every kind builds its class, named as the kind; the string overload parses the same names" <| fun () ->
+            TorchRuntime.EnsureNative()
+            use p = param [| 1.0 |]
+            let classes =
+                [ OptimizerKind.SGD, typeof<Sgd>; OptimizerKind.Adagrad, typeof<Adagrad>; OptimizerKind.Adadelta, typeof<Adadelta>
+                  OptimizerKind.RMSprop, typeof<RmsProp>; OptimizerKind.Adam, typeof<Adam>; OptimizerKind.AdamW, typeof<AdamW>
+                  OptimizerKind.RAdam, typeof<RAdam> ]
+            Expect.equal (classes |> List.map fst) (List.ofArray (Enum.GetValues<OptimizerKind>())) "every kind is listed here"
+            for (kind, cls) in classes do
+                let h = dict [ "lr", box 0.5 ]
+                use o = Optimizers.Create(kind, [ p ], h)
+                Expect.equal (o.GetType()) cls $"{kind}: class"
+                Expect.equal o.Kind kind $"{kind}: Kind"
+                Expect.equal o.Name (string kind) $"{kind}: Name is the kind's name"
+                Expect.equal (Optimizers.ParseKind(o.Name.ToLowerInvariant())) kind $"{kind}: parsed back, any case"
+                use byName = Optimizers.Create($" {kind} ", [ p ], h)
+                Expect.equal byName.Kind kind $"{kind}: by name"
+            for bad in [ "Adamax"; "4"; "Adam,SGD"; "" ] do
+                Check.throws<ArgumentException> (fun () -> Optimizers.ParseKind bad |> ignore)
+                |> Check.messageHas [ $"'{bad}'"; "SGD, Adagrad, Adadelta, RMSprop, Adam, AdamW, RAdam" ]
+            Check.throws<ArgumentException> (fun () -> Optimizers.Create(enum<OptimizerKind> 42, [ p ]) |> ignore)
+            |> Check.messageHas [ "42"; "RAdam" ]
+
         testCase "parameters without a gradient are skipped and get no state (as PyTorch)" <| fun () ->
             TorchRuntime.EnsureNative()
             for (name, make) in allOptimizers do

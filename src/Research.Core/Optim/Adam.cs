@@ -31,7 +31,7 @@ public sealed class Adam : Optimizer
     /// <exception cref="ArgumentException">A hyperparameter outside its range (the message names it).</exception>
     public Adam(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
         double eps = 1e-8, double weightDecay = 0, bool amsgrad = false, bool maximize = false)
-        : base("Adam", parameters, learningRate)
+        : base(OptimizerKind.Adam, parameters, learningRate)
     {
         AdamCore.Validate(Name, beta1, beta2, eps, weightDecay);
         Beta1 = beta1;

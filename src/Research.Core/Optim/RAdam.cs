@@ -35,7 +35,7 @@ public sealed class RAdam : Optimizer
     /// <exception cref="ArgumentException">A hyperparameter outside its range (the message names it).</exception>
     public RAdam(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
         double eps = 1e-8, double weightDecay = 0, bool maximize = false)
-        : base("RAdam", parameters, learningRate)
+        : base(OptimizerKind.RAdam, parameters, learningRate)
     {
         AdamCore.Validate(Name, beta1, beta2, eps, weightDecay);
         Beta1 = beta1;

@@ -31,7 +31,7 @@ public sealed class RmsProp : Optimizer
     /// <exception cref="ArgumentException">A hyperparameter outside its range (the message names it).</exception>
     public RmsProp(IEnumerable<Parameter> parameters, double learningRate = 1e-2, double alpha = 0.99, double eps = 1e-8,
         double weightDecay = 0, double momentum = 0, bool centered = false, bool maximize = false)
-        : base("RMSprop", parameters, learningRate)
+        : base(OptimizerKind.RMSprop, parameters, learningRate)
     {
         Require(alpha >= 0 && double.IsFinite(alpha), nameof(alpha), "alpha", "a finite value >= 0 (usually just below 1)", alpha);
         RequireFiniteNonNegative(eps, nameof(eps), "eps");

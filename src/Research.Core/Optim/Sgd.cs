@@ -29,7 +29,7 @@ public sealed class Sgd : Optimizer
     /// <exception cref="ArgumentException">A hyperparameter outside its range (the message names it).</exception>
     public Sgd(IEnumerable<Parameter> parameters, double learningRate, double momentum = 0, double dampening = 0,
         double weightDecay = 0, bool nesterov = false, bool maximize = false)
-        : base("SGD", parameters, learningRate)
+        : base(OptimizerKind.SGD, parameters, learningRate)
     {
         RequireFiniteNonNegative(momentum, nameof(momentum), "momentum");
         Require(double.IsFinite(dampening), nameof(dampening), "dampening", "a finite value", dampening);

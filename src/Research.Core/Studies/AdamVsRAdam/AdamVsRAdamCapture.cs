@@ -15,7 +15,7 @@ namespace Research.Core.Studies.AdamVsRAdam;
 
 /// <summary>One optimizer of the Adam-vs-RAdam study, with every hyperparameter.</summary>
 /// <param name="Label">Name used for the run directory and in the report ("Adam", "RAdam", "AdamW+warmup").</param>
-/// <param name="Optimizer">"Adam", "RAdam" or "AdamW".</param>
+/// <param name="Optimizer">Adam, RAdam or AdamW (JSON: the name as a string, e.g. "Adam").</param>
 /// <param name="LearningRate">Base learning rate.</param>
 /// <param name="Beta1">β₁.</param>
 /// <param name="Beta2">β₂.</param>
@@ -24,7 +24,7 @@ namespace Research.Core.Studies.AdamVsRAdam;
 /// <param name="WarmupSteps">Linear warmup length (0: none): lr_t = lr·min(1, t/WarmupSteps), as LambdaLR.</param>
 public sealed record OptimizerSpec(
     string Label,
-    string Optimizer,
+    OptimizerKind Optimizer,
     double LearningRate = 1e-3,
     double Beta1 = 0.9,
     double Beta2 = 0.999,
@@ -68,9 +68,9 @@ public sealed record AdamVsRAdamConfig
     /// <summary>The optimizers compared.</summary>
     public OptimizerSpec[] Optimizers { get; init; } =
     [
-        new("Adam", "Adam"),
-        new("RAdam", "RAdam"),
-        new("AdamW+warmup", "AdamW", WeightDecay: 1e-2, WarmupSteps: 100),
+        new("Adam", OptimizerKind.Adam),
+        new("RAdam", OptimizerKind.RAdam),
+        new("AdamW+warmup", OptimizerKind.AdamW, WeightDecay: 1e-2, WarmupSteps: 100),
     ];
 
     /// <summary>Use the first N training images (null: all 60,000).</summary>
@@ -117,10 +117,12 @@ public static class AdamVsRAdamCapture
         var ps = model.parameters();
         return spec.Optimizer switch
         {
-            "Adam" => new Adam(ps, spec.LearningRate, spec.Beta1, spec.Beta2, spec.Eps, spec.WeightDecay),
-            "RAdam" => new RAdam(ps, spec.LearningRate, spec.Beta1, spec.Beta2, spec.Eps, spec.WeightDecay),
-            "AdamW" => new AdamW(ps, spec.LearningRate, spec.Beta1, spec.Beta2, spec.Eps, spec.WeightDecay),
-            _ => throw new ArgumentException($"Optimizer: expected Adam, RAdam or AdamW, got '{spec.Optimizer}'.", nameof(spec)),
+            OptimizerKind.Adam => new Adam(ps, spec.LearningRate, spec.Beta1, spec.Beta2, spec.Eps, spec.WeightDecay),
+            OptimizerKind.RAdam => new RAdam(ps, spec.LearningRate, spec.Beta1, spec.Beta2, spec.Eps, spec.WeightDecay),
+            OptimizerKind.AdamW => new AdamW(ps, spec.LearningRate, spec.Beta1, spec.Beta2, spec.Eps, spec.WeightDecay),
+            _ => throw new ArgumentException(
+                $"{spec.Label}: Optimizer: expected Adam, RAdam or AdamW (the study compares the Adam family), " +
+                $"got {spec.Optimizer}.", nameof(spec)),
         };
     }
 
