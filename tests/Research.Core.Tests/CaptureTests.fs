@@ -11,6 +11,7 @@ open Research.Core.Data
 open Research.Core.Models
 open Research.Core.Training
 open Research.Core.Capture
+open Research.Core.Optim
 open Research.Core.Studies.AdamVsRAdam
 open Research.Core.Traces
 
@@ -196,6 +197,19 @@ let tests =
             let names = [ for o in config.ToJson().["Optimizers"].AsArray() -> o.["Optimizer"].GetValue<string>() ]
             Expect.equal names [ "Adam"; "RAdam"; "AdamW" ] "optimizer kinds as names in the JSON"
 
+        testCase "adaptive_lr_multiplier from the spec: RAdam → r_t, a warmup → lr_t/lr, both → r_t*lr_t/lr, else 1" <| fun () ->
+            let cases =
+                [ OptimizerSpec("a", OptimizerKind.Adam), "1"
+                  OptimizerSpec("b", OptimizerKind.AdamW, WeightDecay = 0.01), "1"
+                  OptimizerSpec("c", OptimizerKind.RAdam), "r_t"
+                  OptimizerSpec("d", OptimizerKind.Adam, WarmupSteps = 10), "lr_t/lr"
+                  OptimizerSpec("e", OptimizerKind.AdamW, WarmupSteps = 100), "lr_t/lr"
+                  OptimizerSpec("f", OptimizerKind.RAdam, WarmupSteps = 10), "r_t*lr_t/lr" ]
+            for (spec, expected) in cases do
+                Expect.equal spec.AdaptiveLrMultiplier expected $"{spec}"
+            let json = Text.Json.JsonSerializer.Serialize(fst cases.Head)
+            Expect.isFalse (json.Contains "AdaptiveLrMultiplier") $"not part of the spec's JSON (config hash): {json}"
+
         testCase "the gradient study records Adam, RAdam and AdamW+warmup from the same start, with warmup in the lr series" <| fun () ->
             let config =
                 AdamVsRAdamConfig(Widths = [| 784; 48; 32; 10 |], TrainSteps = 12, RecordIterations = 10, InputColumns = 32,
@@ -213,6 +227,9 @@ let tests =
                     Expect.equal g.Iterations 10L "first 10 iterations"
                     Expect.equal (trace["exp_avg_sq/fc3.weight"].Iterations) 10L "second moments"
                     Expect.equal ((trace.Run.["optimizer"]).["name"].GetValue<string>()) (string r.Spec.Optimizer) "optimizer in the manifest"
+                    let multiplier = trace.Run.["adaptive_lr_multiplier"].GetValue<string>()
+                    Expect.equal multiplier (dict [ "Adam", "1"; "RAdam", "r_t"; "AdamW+warmup", "lr_t/lr" ]).[r.Spec.Label]
+                        $"{r.Spec.Label}: the factor of ψ_t in the manifest"
                     if r.Spec.WarmupSteps > 0 then
                         let lr = trace["lr"].ReadAll()
                         Expect.equal lr[0] (float32 (1e-3 / 100.0)) "warmup: lr/100 at step 1"

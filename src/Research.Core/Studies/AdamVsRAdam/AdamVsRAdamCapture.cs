@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Research.Core.Capture;
 using Research.Core.Data;
 using Research.Core.Models;
@@ -34,6 +35,24 @@ public sealed record OptimizerSpec(
 {
     /// <summary>The schedule in words for manifests and reports.</summary>
     public string ScheduleText => WarmupSteps > 0 ? $"linear warmup over {WarmupSteps} steps (lr·min(1, t/{WarmupSteps}))" : "constant";
+
+    /// <summary>
+    /// What multiplies Adam's adaptive learning rate ψ_t = √(1 − β₂^t)/√v_t (ε aside) in this
+    /// optimizer's step lr·m̂_t·(factor)·ψ_t, as written to the manifest's <c>run.adaptive_lr_multiplier</c>:
+    /// "1" (Adam, AdamW: ψ_t as is), "r_t" (RAdam's rectification, Liu et al., ICLR 2020; ψ_t is not
+    /// used while ρ_t ≤ 5), "lr_t/lr" (a schedule such as linear warmup scales the step, so the
+    /// effective factor is the scheduled rate over the base rate) or "r_t*lr_t/lr" (RAdam under a
+    /// schedule: both). See docs/trace-format.md.
+    /// </summary>
+    /// <remarks>Not serialised: the configuration hash covers the spec's own fields only.</remarks>
+    [JsonIgnore]
+    public string AdaptiveLrMultiplier => (Optimizer == OptimizerKind.RAdam, WarmupSteps > 0) switch
+    {
+        (true, false) => "r_t",
+        (true, true) => "r_t*lr_t/lr",
+        (false, true) => "lr_t/lr",
+        (false, false) => "1",
+    };
 }
 
 /// <summary>
@@ -154,6 +173,7 @@ public static class AdamVsRAdamCapture
                 {
                     ["study"] = "adam-vs-radam gradient study",
                     ["label"] = spec.Label,
+                    ["adaptive_lr_multiplier"] = spec.AdaptiveLrMultiplier,
                     ["config_hash"] = config.Hash(),
                     ["config"] = config.ToJson(),
                 });
