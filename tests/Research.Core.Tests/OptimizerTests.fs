@@ -511,6 +511,31 @@ let behaviour =
             Check.throws<ArgumentException> (fun () -> Optimizers.Create(enum<OptimizerKind> 42, [ p ]) |> ignore)
             |> Check.messageHas [ "42"; "RAdam" ]
 
+        testCase "the Adam family: AdamW with weight_decay 0 follows Adam bit for bit; Adam, AdamW and RAdam share one implementation" <| fun () ->
+            // p·(1 − lr·0) = p exactly, so the decoupled-decay flag is the only difference between the two.
+            TorchRuntime.EnsureNative()
+            let rng = Random 7
+            let initial = Array.init 6 (fun _ -> rng.NextDouble() * 2.0 - 1.0)
+            let grads = Array.init 40 (fun _ -> Array.init 6 (fun _ -> (rng.NextDouble() - 0.5) * 10.0 ** (rng.NextDouble() * 4.0 - 2.0)))
+            let run (make: Parameter -> Optimizer) =
+                use p = param initial
+                use o = make p
+                for g in grads do
+                    use t = torch.tensor(g, dtype = torch.float64)
+                    p.grad <- t
+                    o.Step()
+                values p
+            for amsgrad in [ false; true ] do
+                let adam = run (fun p -> new Adam([ p ], 0.01, amsgrad = amsgrad) :> Optimizer)
+                let adamw = run (fun p -> new AdamW([ p ], 0.01, weightDecay = 0.0, amsgrad = amsgrad) :> Optimizer)
+                Expect.sequenceEqual adamw adam $"amsgrad={amsgrad}"
+            for o in [ typeof<Adam>; typeof<AdamW>; typeof<RAdam> ] do
+                Expect.equal o.BaseType typeof<AdamFamily> $"{o.Name} is an AdamFamily"
+            use p = param [| 1.0 |]
+            Expect.isTrue (new AdamW([ p ])).DecoupledWeightDecay "AdamW decouples"
+            Expect.isFalse (new Adam([ p ])).DecoupledWeightDecay "Adam does not"
+            Expect.isFalse ((new RAdam([ p ])).Hyperparameters.ContainsKey "amsgrad") "RAdam reports no amsgrad (PyTorch has none)"
+
         testCase "parameters without a gradient are skipped and get no state (as PyTorch)" <| fun () ->
             TorchRuntime.EnsureNative()
             for (name, make) in allOptimizers do
