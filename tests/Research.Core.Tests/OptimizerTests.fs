@@ -634,3 +634,130 @@ let behaviour =
             for i in 0 .. v.Length - 1 do
                 Expect.floatClose { absolute = 1e-6; relative = 1e-5 } v.[i] run.Params.[99].[i] $"param {i}"
     ]
+
+// ---------------------------------------------------------------------------------------------
+// Capabilities: hyperparameters that schedules change between steps
+
+/// Gradients for the capability tests, made here (not a reference case): mixed signs and scales.
+let private madeGradients (seed: int) (steps: int) (n: int) =
+    let rng = Random seed
+    Array.init steps (fun _ -> Array.init n (fun _ -> (rng.NextDouble() - 0.5) * 10.0 ** (rng.NextDouble() * 3.0 - 1.5)))
+
+/// Steps `opt` over `p` with the gradients, calling `before k` ahead of step k (0-based).
+let private stepWith (opt: Optimizer) (p: Parameter) (grads: float[][]) (before: int -> unit) =
+    [| for k in 0 .. grads.Length - 1 ->
+        before k
+        use g = torch.tensor(grads.[k], dtype = torch.float64)
+        p.grad <- g
+        opt.Step()
+        values p |]
+
+[<Tests>]
+let capabilities =
+    testList "Optim.capabilities (ILearningRate, IMomentum, IBetas)" [
+        testCase "setters check as the constructors do, naming optimizer, parameter and value, and keep the old value" <| fun () ->
+            TorchRuntime.EnsureNative()
+            use p = param [| 1.0 |]
+            let sgd = new Sgd([ p ], 0.1, momentum = 0.9)
+            let nesterov = new Sgd([ p ], 0.1, momentum = 0.9, nesterov = true)
+            let rms = new RmsProp([ p ], momentum = 0.5)
+            let adam = new Adam([ p ])
+            let adamw = new AdamW([ p ])
+            let radam = new RAdam([ p ])
+            let cases : (string * (unit -> unit) * (unit -> float) * float * string list) list =
+                [ "SGD momentum < 0", (fun () -> (sgd :> IMomentum).Momentum <- -0.5), (fun () -> sgd.Momentum), 0.9, [ "SGD"; "momentum"; "-0.5" ]
+                  "SGD momentum NaN", (fun () -> sgd.Momentum <- nan), (fun () -> sgd.Momentum), 0.9, [ "SGD"; "momentum"; "NaN" ]
+                  "SGD Nesterov momentum 0", (fun () -> nesterov.Momentum <- 0.0), (fun () -> nesterov.Momentum), 0.9, [ "SGD"; "momentum"; "Nesterov"; "got 0" ]
+                  "RMSprop momentum inf", (fun () -> rms.Momentum <- infinity), (fun () -> rms.Momentum), 0.5, [ "RMSprop"; "momentum"; "Infinity" ]
+                  "Adam beta1 = 1", (fun () -> (adam :> IBetas).Beta1 <- 1.0), (fun () -> adam.Beta1), 0.9, [ "Adam"; "beta1"; "got 1" ]
+                  "AdamW beta1 < 0", (fun () -> adamw.Beta1 <- -0.1), (fun () -> adamw.Beta1), 0.9, [ "AdamW"; "beta1"; "-0.1" ]
+                  "RAdam beta1 NaN", (fun () -> radam.Beta1 <- nan), (fun () -> radam.Beta1), 0.9, [ "RAdam"; "beta1"; "NaN" ]
+                  "lr NaN through ILearningRate", (fun () -> (radam :> ILearningRate).LearningRate <- nan), (fun () -> radam.LearningRate), 1e-3, [ "RAdam"; "lr"; "NaN" ] ]
+            for (label, set, get, before, fragments) in cases do
+                Check.throws<ArgumentException> set |> Check.messageHas fragments
+                Expect.equal (get ()) before $"{label}: unchanged"
+            sgd.Momentum <- 0.0
+            Expect.equal sgd.Hyperparameters.["momentum"] (box 0.0) "Hyperparameters follow the setter"
+            adam.Beta1 <- 0.5
+            Expect.sequenceEqual (adam.Hyperparameters.["betas"] :?> float[]) [| 0.5; 0.999 |] "betas follow the setter"
+            for o in [ sgd :> Optimizer; nesterov; rms; adam; adamw; radam ] do o.Dispose()
+
+        testCase "SGD momentum changed between steps follows PyTorch 1.13's _single_tensor_sgd bit for bit (no FMA)" <| fun () ->
+            // torch/optim/sgd.py 1.13: a step with momentum 0 neither creates nor updates state['momentum_buffer']
+            // (it stores None or keeps the old buffer); with momentum ≠ 0 a missing buffer starts as
+            // torch.clone(d_p).detach(), else buf.mul_(momentum).add_(d_p, alpha=1 − dampening); then
+            // param.add_(buf, alpha=−lr). Spelled out here in float64 with one rounding per operation.
+            TorchRuntime.EnsureNative()
+            let lr, dampening, wd = 0.05, 0.1, 0.01
+            let schedule = [| 0.0; 0.0; 0.9; 0.5; 0.0; 0.0; 0.8; 0.9; 0.0; 0.7 |]
+            let grads = madeGradients 11 schedule.Length 5
+            let initial = [| 0.5; -1.5; 2.0; 0.0; 3.0 |]
+            use p = param initial
+            use sgd = new Sgd([ p ], lr, dampening = dampening, weightDecay = wd, FusedMultiplyAdd = false)
+            let buffers = ResizeArray<float[] option>()
+            let ours =
+                [| for k in 0 .. schedule.Length - 1 ->
+                    sgd.Momentum <- schedule.[k]
+                    use g = torch.tensor(grads.[k], dtype = torch.float64)
+                    p.grad <- g
+                    sgd.Step()
+                    buffers.Add(match sgd.GetState(p, "momentum_buffer") with null -> None | b -> Some (values b))
+                    values p |]
+            let mutable x = Array.copy initial
+            let mutable buf : float[] option = None
+            for k in 0 .. schedule.Length - 1 do
+                let mu = schedule.[k]
+                let d = Array.map2 (fun g xi -> g + wd * xi) grads.[k] x
+                let step =
+                    if mu = 0.0 then d
+                    else
+                        let b =
+                            match buf with
+                            | None -> Array.copy d
+                            | Some b -> Array.map2 (fun bi di -> bi * mu + (1.0 - dampening) * di) b d
+                        buf <- Some b
+                        b
+                x <- Array.map2 (fun xi si -> xi + (-lr) * si) x step
+                Expect.sequenceEqual ours.[k] x $"params after step {k + 1} (momentum {mu})"
+                Expect.equal buffers.[k] buf $"momentum_buffer after step {k + 1}"
+            Expect.isNone buffers.[1] "no buffer while the momentum has been 0"
+            Expect.equal buffers.[4] buffers.[3] "a step with momentum 0 keeps the buffer as it was"
+
+        testCase "RMSprop momentum raised from 0 starts a zero buffer then; Adam's β1 changed mid-run enters the bias correction (bit for bit, exact sqrt)" <| fun () ->
+            TorchRuntime.EnsureNative()
+            let grads = madeGradients 12 8 4
+            let initial = [| 1.0; -0.5; 0.25; 2.0 |]
+            // RMSprop (torch/optim/rmsprop.py 1.13, non-centred): v ← α·v + (1 − α)·g²; a = √v + eps;
+            // μ > 0: b ← μ·b + g/a, p ← p − lr·b; μ = 0: p ← p − lr·g/a.
+            let lr, alpha, eps = 0.01, 0.99, 1e-8
+            let momenta = [| 0.0; 0.0; 0.0; 0.9; 0.9; 0.0; 0.5; 0.5 |]
+            use p = param initial
+            use rms = new RmsProp([ p ], lr, alpha, eps, FusedMultiplyAdd = false, SquareRootOverride = Func<_, _>(exactSqrt))
+            let ours = stepWith rms p grads (fun k -> rms.Momentum <- momenta.[k])
+            let mutable x, v, b = Array.copy initial, Array.zeroCreate 4, Array.zeroCreate 4
+            for k in 0 .. grads.Length - 1 do
+                let g = grads.[k]
+                v <- Array.map2 (fun vi gi -> vi * alpha + (1.0 - alpha) * gi * gi) v g
+                let a = v |> Array.map (fun vi -> Math.Sqrt vi + eps)
+                if momenta.[k] > 0.0 then
+                    b <- Array.init 4 (fun i -> b.[i] * momenta.[k] + g.[i] / a.[i])
+                    x <- Array.map2 (fun xi bi -> xi + (-lr) * bi) x b
+                else
+                    x <- Array.init 4 (fun i -> x.[i] + (-lr * g.[i]) / a.[i])
+                Expect.sequenceEqual ours.[k] x $"RMSprop params after step {k + 1}"
+            // Adam (torch/optim/adam.py 1.13): β1 is read from the group at every step, bias correction included.
+            let beta1s = [| 0.9; 0.9; 0.9; 0.5; 0.5; 0.95; 0.95; 0.9 |]
+            let lr, beta2, eps = 0.01, 0.999, 1e-8
+            use q = param initial
+            use adam = new Adam([ q ], lr, FusedMultiplyAdd = false, SquareRootOverride = Func<_, _>(exactSqrt))
+            let oursAdam = stepWith adam q grads (fun k -> adam.Beta1 <- beta1s.[k])
+            let mutable x, m, v = Array.copy initial, Array.zeroCreate 4, Array.zeroCreate 4
+            for k in 0 .. grads.Length - 1 do
+                let g, b1, t = grads.[k], beta1s.[k], float (k + 1)
+                m <- Array.map2 (fun mi gi -> mi * b1 + (1.0 - b1) * gi) m g
+                v <- Array.map2 (fun vi gi -> vi * beta2 + (1.0 - beta2) * gi * gi) v g
+                let stepSize = lr / (1.0 - Math.Pow(b1, t))
+                let c2 = Math.Sqrt(1.0 - Math.Pow(beta2, t))
+                x <- Array.init 4 (fun i -> x.[i] + (-stepSize * m.[i]) / (Math.Sqrt v.[i] / c2 + eps))
+                Expect.sequenceEqual oursAdam.[k] x $"Adam params after step {k + 1} (β1 = {b1})"
+    ]

@@ -210,6 +210,22 @@ let scheduleBehaviour =
             Expect.throwsT<InvalidOperationException> (fun () -> s.Step()) "factor −1 at step 2"
             Expect.equal opt.LearningRate 0.0 "unchanged"
 
+        testCase "schedules take any ILearningRate: a wrapped TorchSharp optimizer and a plain object" <| fun () ->
+            TorchRuntime.EnsureNative()
+            use p = new Parameter(torch.tensor([| 1.0 |], dtype = torch.float64))
+            let wrapped = Research.Core.Training.TorchSharpOptimizer("SGD", torch.optim.SGD([ p ], 0.1))
+            let s = StepLR(wrapped, 2, 0.5)
+            for _ in 1 .. 4 do s.Step()
+            Expect.equal wrapped.LearningRate 0.025 "StepLR halved the TorchSharp optimizer's rate twice"
+            let mutable lr = 1.0
+            let plain =
+                { new ILearningRate with
+                    member _.LearningRate with get () = lr and set v = lr <- v
+                    member _.Name = "plain" }
+            let warmup = LinearWarmup(plain, 4)
+            Expect.equal lr 0.25 "LinearWarmup set lr/4 for the first step"
+            Expect.isTrue (obj.ReferenceEquals(warmup.Optimizer, plain)) "the schedule's Optimizer is the object given"
+
         testCase "Settings name every setting under PyTorch's names" <| fun () ->
             let p, opt = sgd 0.1
             use _ = p

@@ -27,7 +27,7 @@ namespace Research.Core.Optim;
 /// <para>State: "exp_avg" (m), "exp_avg_sq" (v), "max_exp_avg_sq" (v̂, AMSGrad only). The adaptive
 /// per-weight step of Adam is lr/(1 − β1^t) / (√v / √(1 − β2^t) + eps).</para>
 /// </remarks>
-public abstract class AdamFamily : Optimizer
+public abstract class AdamFamily : Optimizer, IBetas
 {
     /// <summary>Checks and stores the hyperparameters (the ranges of PyTorch 1.13's checks).</summary>
     /// <param name="kind">Adam, AdamW or RAdam.</param>
@@ -47,7 +47,7 @@ public abstract class AdamFamily : Optimizer
         : base(kind, parameters, learningRate)
     {
         AdamCore.Validate(Name, beta1, beta2, eps, weightDecay);
-        Beta1 = beta1;
+        _beta1 = beta1;
         Beta2 = beta2;
         Eps = eps;
         WeightDecay = weightDecay;
@@ -56,8 +56,21 @@ public abstract class AdamFamily : Optimizer
         DecoupledWeightDecay = decoupledWeightDecay;
     }
 
-    /// <summary>Decay of the first moment.</summary>
-    public double Beta1 { get; }
+    /// <summary>Decay β1 ∈ [0, 1) of the first moment; settable between steps (schedules such as
+    /// <see cref="Schedules.CyclicLR"/> cycle it), with the constructor's check. PyTorch reads β1 from
+    /// the parameter group at every step, bias correction 1 − β1^t included, and so does this optimizer.</summary>
+    /// <exception cref="ArgumentException">A value outside [0, 1) (the message names the optimizer and the value).</exception>
+    public double Beta1
+    {
+        get => _beta1;
+        set
+        {
+            AdamCore.ValidateBeta1(Name, value, nameof(value));
+            _beta1 = value;
+        }
+    }
+
+    double _beta1;
 
     /// <summary>Decay of the second moment.</summary>
     public double Beta2 { get; }
@@ -141,8 +154,7 @@ internal static class AdamCore
 {
     public static void Validate(string name, double beta1, double beta2, double eps, double weightDecay)
     {
-        if (!(beta1 >= 0 && beta1 < 1))
-            throw new ArgumentException($"{name}: beta1 (betas[0]): expected 0 <= beta1 < 1, got {beta1}.", nameof(beta1));
+        ValidateBeta1(name, beta1, nameof(beta1));
         if (!(beta2 >= 0 && beta2 < 1))
             throw new ArgumentException($"{name}: beta2 (betas[1]): expected 0 <= beta2 < 1, got {beta2}.", nameof(beta2));
         if (!(eps >= 0 && double.IsFinite(eps)))
@@ -150,5 +162,11 @@ internal static class AdamCore
         if (!(weightDecay >= 0 && double.IsFinite(weightDecay)))
             throw new ArgumentException($"{name}: weight_decay: expected a finite value >= 0, got {weightDecay}.",
                 nameof(weightDecay));
+    }
+
+    public static void ValidateBeta1(string name, double beta1, string paramName)
+    {
+        if (!(beta1 >= 0 && beta1 < 1))
+            throw new ArgumentException($"{name}: beta1 (betas[0]): expected 0 <= beta1 < 1, got {beta1}.", paramName);
     }
 }

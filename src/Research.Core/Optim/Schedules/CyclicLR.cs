@@ -25,7 +25,7 @@ public sealed class CyclicLR : LearningRateSchedule
     /// <param name="stepSizeUp">Steps of the rising half, ≥ 1 (PyTorch's default 2000).</param>
     /// <param name="stepSizeDown">Steps of the falling half, ≥ 1 (default: equal to stepSizeUp).</param>
     /// <exception cref="ArgumentException">A negative or non-finite rate, or a step size &lt; 1.</exception>
-    public CyclicLR(Optimizer optimizer, double baseLearningRate, double maxLearningRate, int stepSizeUp = 2000,
+    public CyclicLR(ILearningRate optimizer, double baseLearningRate, double maxLearningRate, int stepSizeUp = 2000,
         int? stepSizeDown = null) : base(optimizer, "CyclicLR")
     {
         if (!(baseLearningRate >= 0) || double.IsInfinity(baseLearningRate))

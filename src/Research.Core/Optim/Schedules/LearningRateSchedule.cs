@@ -13,7 +13,7 @@ public abstract class LearningRateSchedule : ILearningRateSchedule
     /// <summary>Remembers the optimizer and its present learning rate as the base rate.</summary>
     /// <param name="optimizer">The optimizer whose learning rate is scheduled.</param>
     /// <param name="name">PyTorch's class name of the schedule.</param>
-    protected LearningRateSchedule(Optimizer optimizer, string name)
+    protected LearningRateSchedule(ILearningRate optimizer, string name)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
         Optimizer = optimizer;
@@ -22,7 +22,7 @@ public abstract class LearningRateSchedule : ILearningRateSchedule
     }
 
     /// <inheritdoc/>
-    public Optimizer Optimizer { get; }
+    public ILearningRate Optimizer { get; }
 
     /// <inheritdoc/>
     public string Name { get; }
