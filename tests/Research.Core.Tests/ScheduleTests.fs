@@ -73,9 +73,15 @@ let scheduleTests =
             let p, opt = sgd (setting "CyclicLR_triangular" "optimizer_lr_before")
             use _ = p
             use _ = opt
+            // The reference ran PyTorch's CyclicLR with the settings it records, cycle_momentum=False among them.
+            let st = entry "CyclicLR_triangular" |> Reference.prop "settings"
+            let cycleMomentum = (Reference.prop "cycle_momentum" st).GetBoolean()
+            Expect.isFalse cycleMomentum "the reference's run did not cycle momentum"
+            Expect.equal ((Reference.prop "mode" st).GetString()) "triangular" "mode"
             let s = CyclicLR(opt, setting "CyclicLR_triangular" "base_lr", setting "CyclicLR_triangular" "max_lr",
-                             int (setting "CyclicLR_triangular" "step_size_up"))
+                             int (setting "CyclicLR_triangular" "step_size_up"), cycleMomentum = cycleMomentum)
             expectBitwise (sequence opt s 50 (fun _ -> None)) (reference "CyclicLR_triangular") "CyclicLR"
+            Expect.equal opt.Momentum 0.0 "the optimizer's momentum is left alone"
 
         testCase "ExponentialLR(0.9) is the chained product, which differs from base·γ^k where PyTorch's does" <| fun () ->
             let p, opt = sgd (setting "ExponentialLR" "base_lr")
@@ -172,10 +178,77 @@ let scheduleBehaviour =
             let p, opt = sgd 0.5
             use _ = p
             use _ = opt
-            let s = CyclicLR(opt, 0.0, 1.0, 2, 4)
+            let s = CyclicLR(opt, 0.0, 1.0, 2, 4, cycleMomentum = false)
             let lrs = sequence opt s 6 (fun _ -> None)
             let expected = [| 0.0; 0.5; 1.0; 0.75; 0.5; 0.25; 0.0 |]
             for k in 0 .. 6 do Expect.floatClose { absolute = 1e-15; relative = 1e-15 } lrs.[k] expected.[k] $"lr[{k}]"
+
+        testCase "CyclicLR cycles SGD's momentum as PyTorch 1.13 (default cycle_momentum, base 0.8, max 0.9): max at base_lr, base at max_lr" <| fun () ->
+            // torch/optim/lr_scheduler.py 1.13, CyclicLR.__init__ sets group['momentum'] = max_momentum; get_lr:
+            // cycle = floor(1 + k/total); x = 1 + k/total − cycle; scale = x/ratio if x <= ratio else (x − 1)/(ratio − 1);
+            // momentum = max_momentum − (max_momentum − base_momentum)·scale·scale_fn(cycle), scale_fn = 1 (triangular).
+            // By hand for step_size_up = 4 (total 8, ratio 1/2): scale 0, 1/4, 1/2, 3/4, 1, 3/4, 1/2, 1/4, 0, …
+            let p, opt = sgd 0.5
+            use _ = p
+            use _ = opt
+            let s = CyclicLR(opt, 0.01, 0.1, 4)
+            Expect.isTrue s.CycleMomentum "PyTorch's default"
+            Expect.isFalse s.UsesBeta1 "SGD has no betas: its momentum is cycled"
+            Expect.equal opt.Momentum 0.9 "the constructor sets max_momentum (SGD was created without momentum)"
+            let momenta = ResizeArray [ opt.Momentum ]
+            let lrs = ResizeArray [ opt.LearningRate ]
+            for _ in 1 .. 17 do
+                opt.Step()
+                s.Step()
+                momenta.Add opt.Momentum
+                lrs.Add opt.LearningRate
+                Expect.equal s.CurrentMomentum (Nullable opt.Momentum) "CurrentMomentum is the optimizer's"
+            let byHand = [| 0.9; 0.875; 0.85; 0.825; 0.8; 0.825; 0.85; 0.875; 0.9; 0.875; 0.85; 0.825; 0.8; 0.825; 0.85; 0.875; 0.9; 0.875 |]
+            for k in 0 .. 17 do
+                Expect.floatClose { absolute = 1e-15; relative = 0.0 } momenta.[k] byHand.[k] $"momentum after {k} steps"
+                // PyTorch's own expression, evaluated in double as Python does: the same bits.
+                let total = 8.0
+                let cycle = floor (1.0 + float k / total)
+                let x = 1.0 + float k / total - cycle
+                let scale = if x <= 0.5 then x / 0.5 else (x - 1.0) / (0.5 - 1.0)
+                Expect.equal momenta.[k] (0.9 - (0.9 - 0.8) * scale * 1.0) $"momentum after {k} steps, bit for bit"
+                Expect.floatClose { absolute = 1e-15; relative = 0.0 } lrs.[k] (0.01 + 0.09 * scale) $"lr after {k} steps"
+            Expect.equal s.Settings.["cycle_momentum"] (box true) "cycle_momentum"
+            Expect.equal s.Settings.["base_momentum"] (box 0.8) "base_momentum"
+            Expect.equal s.Settings.["max_momentum"] (box 0.9) "max_momentum"
+            Expect.equal s.Settings.["use_beta1"] (box false) "use_beta1"
+
+        testCase "CyclicLR cycles Adam's β1 (PyTorch's use_beta1) and leaves β2; RMSprop's momentum; rejects Adagrad unless cycleMomentum is false" <| fun () ->
+            TorchRuntime.EnsureNative()
+            use p = new Parameter(torch.tensor([| 1.0; -2.0 |], dtype = torch.float64))
+            use adam = new Adam([ p ], 1e-3, beta1 = 0.5, beta2 = 0.99)
+            let s = CyclicLR(adam, 1e-4, 1e-2, 2, 6, baseMomentum = 0.85, maxMomentum = 0.95)
+            Expect.isTrue s.UsesBeta1 "Adam has betas"
+            Expect.equal adam.Beta1 0.95 "β1 = max_momentum at construction"
+            // total 8, ratio 1/4: scale 0, 1/2, 1, 5/6, 4/6, 3/6, 2/6, 1/6, 0.
+            let scales = [| 0.0; 0.5; 1.0; 5.0 / 6.0; 4.0 / 6.0; 3.0 / 6.0; 2.0 / 6.0; 1.0 / 6.0; 0.0 |]
+            for k in 1 .. 8 do
+                p.grad <- torch.tensor([| 0.5; 0.25 |], dtype = torch.float64)
+                adam.Step()
+                s.Step()
+                Expect.floatClose { absolute = 1e-15; relative = 0.0 } adam.Beta1 (0.95 - 0.1 * scales.[k]) $"β1 after {k} steps"
+                Expect.equal adam.Beta2 0.99 "β2 untouched"
+                Expect.sequenceEqual (adam.Hyperparameters.["betas"] :?> float[]) [| adam.Beta1; 0.99 |] "betas reported"
+            Expect.equal s.Settings.["use_beta1"] (box true) "use_beta1"
+            use rms = new RmsProp([ p ])
+            let r = CyclicLR(rms, 1e-4, 1e-2, 2)
+            Expect.equal rms.Momentum 0.9 "RMSprop: momentum = max_momentum"
+            r.Step()
+            Expect.floatClose { absolute = 1e-15; relative = 0.0 } rms.Momentum 0.85 "RMSprop momentum half-way up"
+            use adagrad = new Adagrad([ p ])
+            Check.throws<ArgumentException> (fun () -> CyclicLR(adagrad, 1e-4, 1e-2) |> ignore)
+            |> Check.messageHas [ "Adagrad"; "cycle_momentum"; "cycleMomentum: false" ]
+            let plain = CyclicLR(adagrad, 1e-4, 1e-2, cycleMomentum = false)
+            Expect.isNull (box plain.CurrentMomentum) "no momentum cycled"
+            Check.throws<ArgumentException> (fun () -> CyclicLR(adam, 1e-4, 1e-2, maxMomentum = 1.0) |> ignore)
+            |> Check.messageHas [ "max_momentum"; "< 1"; "got 1" ]
+            Check.throws<ArgumentException> (fun () -> CyclicLR(rms, 1e-4, 1e-2, baseMomentum = -0.1) |> ignore)
+            |> Check.messageHas [ "base_momentum"; "-0.1" ]
 
         testCase "invalid settings throw ArgumentException naming the parameter" <| fun () ->
             let p, opt = sgd 0.1

@@ -67,7 +67,14 @@ public abstract class LearningRateSchedule : ILearningRateSchedule
                 "Check the schedule's settings (or the lambda of a LambdaLR).");
         Optimizer.LearningRate = lr;
         CurrentLearningRate = lr;
+        OnLearningRateSet(LastEpoch);
     }
+
+    /// <summary>Called after the rate of step <paramref name="epoch"/> was set (at construction by
+    /// <see cref="Start"/> with epoch 0, then by every <see cref="Step"/>), for schedules that set
+    /// more than the rate (e.g. <see cref="CyclicLR"/>'s momentum). Does nothing by default.</summary>
+    /// <param name="epoch">The schedule's step count, as given to <see cref="ComputeLearningRate"/>.</param>
+    protected virtual void OnLearningRateSet(int epoch) { }
 
     /// <summary>Name and settings.</summary>
     public override string ToString() => $"{Name}({string.Join(", ", Settings.Select(kv => $"{kv.Key}={kv.Value}"))})";
