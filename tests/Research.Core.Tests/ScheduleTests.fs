@@ -45,31 +45,31 @@ let private expectBitwise (actual: float[]) (expected: float[]) (label: string) 
 
 let private reference name = entry name |> Reference.prop "lrs" |> Reference.floats
 
-[<Tests>]
-let scheduleTests =
-    testList "Optim.Schedules vs optimizers.json schedulers (PyTorch 1.13.1), bit for bit" [
-        testCase "StepLR(step_size 10, gamma 0.5), chainable form" <| fun () ->
+/// The tests of the file's scheduler entries, by the entry each one reproduces.
+let private entryTests : (string * Test) list =
+    [
+        "StepLR", testCase "StepLR(step_size 10, gamma 0.5), chainable form" <| fun () ->
             let p, opt = sgd (setting "StepLR" "base_lr")
             use _ = p
             use _ = opt
             let s = StepLR(opt, int (setting "StepLR" "step_size"), setting "StepLR" "gamma")
             expectBitwise (sequence opt s 50 (fun _ -> None)) (reference "StepLR") "StepLR"
 
-        testCase "LinearWarmup(20) = LambdaLR(min(1, (e + 1)/20))" <| fun () ->
+        "LambdaLR_linear_warmup", testCase "LinearWarmup(20) = LambdaLR(min(1, (e + 1)/20))" <| fun () ->
             let p, opt = sgd (setting "LambdaLR_linear_warmup" "base_lr")
             use _ = p
             use _ = opt
             let s = LinearWarmup(opt, int (setting "LambdaLR_linear_warmup" "warmup_steps"))
             expectBitwise (sequence opt s 50 (fun _ -> None)) (reference "LambdaLR_linear_warmup") "LinearWarmup"
 
-        testCase "LambdaLR with the reference's lambda e: min(1.0, (e + 1) / 20)" <| fun () ->
+        "LambdaLR_linear_warmup", testCase "LambdaLR with the reference's lambda e: min(1.0, (e + 1) / 20)" <| fun () ->
             let p, opt = sgd 0.1
             use _ = p
             use _ = opt
             let s = LambdaLR(opt, fun e -> min 1.0 (float (e + 1) / 20.0))
             expectBitwise (sequence opt s 50 (fun _ -> None)) (reference "LambdaLR_linear_warmup") "LambdaLR"
 
-        testCase "CyclicLR triangular (base 0.001, max 0.1, step_size_up 10) overwrites the optimizer's lr 0.1 with base_lr" <| fun () ->
+        "CyclicLR_triangular", testCase "CyclicLR triangular (base 0.001, max 0.1, step_size_up 10) overwrites the optimizer's lr 0.1 with base_lr" <| fun () ->
             let p, opt = sgd (setting "CyclicLR_triangular" "optimizer_lr_before")
             use _ = p
             use _ = opt
@@ -83,7 +83,7 @@ let scheduleTests =
             expectBitwise (sequence opt s 50 (fun _ -> None)) (reference "CyclicLR_triangular") "CyclicLR"
             Expect.equal opt.Momentum 0.0 "the optimizer's momentum is left alone"
 
-        testCase "ExponentialLR(0.9) is the chained product, which differs from base·γ^k where PyTorch's does" <| fun () ->
+        "ExponentialLR", testCase "ExponentialLR(0.9) is the chained product, which differs from base·γ^k where PyTorch's does" <| fun () ->
             let p, opt = sgd (setting "ExponentialLR" "base_lr")
             use _ = p
             use _ = opt
@@ -95,7 +95,7 @@ let scheduleTests =
             Expect.equal (float differing) (entry "ExponentialLR" |> Reference.prop "n_differing_from_closed_form" |> Reference.num)
                 "as many entries differ from the closed form as in PyTorch"
 
-        testCase "ReduceLROnPlateau(min, factor 0.1, patience 2, rel 1e-4): lr, best, num_bad_epochs, cooldown_counter" <| fun () ->
+        "ReduceLROnPlateau", testCase "ReduceLROnPlateau(min, factor 0.1, patience 2, rel 1e-4): lr, best, num_bad_epochs, cooldown_counter" <| fun () ->
             let name = "ReduceLROnPlateau"
             let p, opt = sgd (setting name "base_lr")
             use _ = p
@@ -120,7 +120,7 @@ let scheduleTests =
             expectBitwise (bad.ToArray()) (entry name |> Reference.prop "num_bad_epochs" |> Reference.floats) "num_bad_epochs"
             expectBitwise (cool.ToArray()) (entry name |> Reference.prop "cooldown_counter" |> Reference.floats) "cooldown_counter"
 
-        testCase "exponential LR range test 1e-8 → 10 over 100 steps, and the same as LambdaLR (via_LambdaLR)" <| fun () ->
+        "LR_range_test_exponential", testCase "exponential LR range test 1e-8 → 10 over 100 steps, and the same as LambdaLR (via_LambdaLR)" <| fun () ->
             let name = "LR_range_test_exponential"
             let start, stop, steps = setting name "start_lr", setting name "end_lr", int (setting name "steps")
             let p, opt = sgd 0.1
@@ -136,6 +136,32 @@ let scheduleTests =
             let viaLambda = LambdaLR(opt2, fun t -> Math.Pow(stop / start, float t / float steps))
             expectBitwise (sequence opt2 viaLambda steps (fun _ -> None))
                 (entry name |> Reference.prop "via_LambdaLR" |> Reference.floats) "via LambdaLR"
+    ]
+
+/// The entries of optimizers.json's "schedulers" (keys starting with "_" are notes), or why they cannot be read.
+let private fileEntries : Result<string list, string> =
+    try Ok [ for e in schedulers.Force().EnumerateObject() do if not (e.Name.StartsWith "_") then yield e.Name ]
+    with e -> Error $"optimizers.json schedulers cannot be read: {e.Message}"
+
+[<Tests>]
+let scheduleTests =
+    testList "Optim.Schedules vs optimizers.json schedulers (PyTorch 1.13.1), bit for bit" [
+        match fileEntries with
+        | Error why -> testCase "optimizers.json schedulers load" <| fun () -> failtest why
+        | Ok names ->
+            // Every entry the file holds is run; one without a test here, or a test whose entry the
+            // file no longer holds, is one failing test that says so.
+            for name in names do
+                match entryTests |> List.filter (fun (e, _) -> e = name) with
+                | [] ->
+                    testCase $"{name}: no test here" <| fun () ->
+                        failtestf "optimizers.json has a scheduler entry '%s' that no test here reproduces; add one (settings: %s)"
+                            name ((entry name |> Reference.prop "settings").GetRawText())
+                | tests -> yield! tests |> List.map snd
+            for (e, _) in entryTests |> List.distinctBy fst do
+                if not (List.contains e names) then
+                    testCase $"{e}: entry missing from optimizers.json" <| fun () ->
+                        failtestf "the tests reproduce scheduler entry '%s', which optimizers.json no longer holds" e
     ]
 
 [<Tests>]
