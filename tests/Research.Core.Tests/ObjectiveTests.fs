@@ -25,6 +25,19 @@ let private line () =
 /// Ten-class blobs (TestData.generated) as a data set.
 let private blobs (n: int) (seed: int) = TensorDataset.FromMnist(TestData.generated n seed)
 
+/// Copies of every state_dict tensor's bytes.
+let private snapshot (model: Network) =
+    [ for kv in model.state_dict() -> kv.Key, kv.Value.detach().contiguous().bytes.ToArray() ] |> Map.ofList
+
+/// Feeds a constructed per-epoch sequence to an observer as its metric: value of epoch e.
+let private constructed (sequence: float[]) = fun (s: EpochSummary) -> sequence.[s.Epoch]
+
+/// Copies the weights at every epoch end.
+type private EpochWeights(model: Network) =
+    inherit TrainingObserver()
+    member val ByEpoch = Dictionary<int, Map<string, byte[]>>()
+    override this.OnEpochEnd(summary) = this.ByEpoch.[summary.Epoch] <- snapshot model
+
 [<Tests>]
 let regression =
     testSequenced <| testList "Training.objectives" [
@@ -181,6 +194,66 @@ let regression =
             Expect.equal h.StopReason "seven steps are enough" "reason"
             Expect.equal h.Epochs.Count 1 "the partial epoch is summarised"
             Expect.equal sgd.StepCount 7L "the 7th step was applied"
+    ]
+
+[<Tests>]
+let earlyStopping =
+    testSequenced <| testList "Training.EarlyStopping" [
+        testCase "stops after `patience` epochs without improvement on a constructed loss sequence and restores the best epoch's weights bit for bit" <| fun () ->
+            TorchRuntime.Initialize(8L) |> ignore
+            use data = blobs 128 6
+            use model = Architectures.Mlp(MlpOptions([| 784; 16; 10 |]))
+            use sgd = new Sgd(model.parameters(), 0.05)
+            // Improvements at epochs 0, 1, 2; none at 3 and 4 → with patience 2 the run stops after epoch 4.
+            let sequence = [| 5.0; 4.0; 3.0; 3.5; 3.2; 3.1; 2.0; 1.0 |]
+            use stopper = new EarlyStopping("constructed loss", constructed sequence, MetricGoal.Minimize, patience = 2)
+            let spy = EpochWeights(model)
+            let h = Trainer.Fit(model, sgd, data, TrainOptions(BatchSize = 32, Epochs = 8), observers = [ spy; stopper ])
+            Expect.equal h.Epochs.Count 5 "epochs 0..4"
+            Expect.equal stopper.StoppedAfterEpoch (Nullable 4) "stopped after epoch 4"
+            Expect.equal stopper.BestEpoch (Nullable 2) "best epoch 2"
+            Expect.equal stopper.BestValue 3.0 "best value"
+            Expect.isTrue stopper.Restored "restored"
+            Expect.stringContains h.StopReason "early stopping" "reason"
+            Expect.stringContains h.StopReason "epoch 2" "the reason names the best epoch"
+            let now = snapshot model
+            Expect.notEqual spy.ByEpoch.[4] spy.ByEpoch.[2] "training moved the weights after epoch 2"
+            for kv in spy.ByEpoch.[2] do
+                Expect.sequenceEqual now.[kv.Key] kv.Value $"{kv.Key}: the weights of epoch 2, bit for bit"
+
+        testCase "min_delta: an improvement smaller than it does not count; KeepBest trains every epoch and keeps the best; accuracies are maximised" <| fun () ->
+            TorchRuntime.Initialize(9L) |> ignore
+            use data = blobs 128 6
+            use model = Architectures.Mlp(MlpOptions([| 784; 16; 10 |]))
+            use sgd = new Sgd(model.parameters(), 0.05)
+            use delta = new EarlyStopping("constructed", constructed [| 1.0; 0.95; 0.94; 0.935; 0.5 |], MetricGoal.Minimize, 2, minDelta = 0.02)
+            let h = Trainer.Fit(model, sgd, data, TrainOptions(BatchSize = 64, Epochs = 5), observers = [ delta ])
+            Expect.equal (delta.BestEpoch, delta.StoppedAfterEpoch, h.Epochs.Count) (Nullable 1, Nullable 3, 4) "0.94 and 0.935 are within 0.02 of 0.95"
+            use keep = EarlyStopping.KeepBest(EpochMetric.TrainLoss)
+            let custom = new EarlyStopping("constructed", constructed [| 5.0; 4.0; 3.0; 3.5; 3.2; 3.1; 4.0; 4.0 |], MetricGoal.Minimize, Int32.MaxValue)
+            use _ = custom
+            let spy = EpochWeights(model)
+            let h = Trainer.Fit(model, sgd, data, TrainOptions(BatchSize = 64, Epochs = 8), observers = [ spy; custom; keep ])
+            Expect.equal h.Epochs.Count 8 "KeepBest never stops"
+            Expect.isNull h.StopReason "no stop"
+            Expect.equal custom.BestEpoch (Nullable 2) "best epoch of the sequence"
+            Expect.equal keep.Patience Int32.MaxValue "KeepBest: patience = ∞"
+            // Observers restore in order at the end: keep (train loss) restores last.
+            let now = snapshot model
+            for kv in spy.ByEpoch.[keep.BestEpoch.Value] do
+                Expect.sequenceEqual now.[kv.Key] kv.Value $"{kv.Key}: weights of KeepBest's best epoch"
+            Expect.equal (EarlyStopping(EpochMetric.TestAccuracy)).Goal MetricGoal.Maximize "accuracy: maximise"
+            Expect.equal (EarlyStopping(EpochMetric.TestLoss)).Goal MetricGoal.Minimize "loss: minimise"
+
+        testCase "EarlyStopping needs a network run; bad patience and min_delta are rejected with the value" <| fun () ->
+            TorchRuntime.EnsureNative()
+            use x = new Parameter(torch.tensor([| 1.0 |], dtype = torch.float64))
+            use sgd = new Sgd([ x ], 0.1)
+            let f = FunctionObjective("x²", x, fun p -> (p * p).sum())
+            Check.throws<InvalidOperationException> (fun () -> Trainer.Minimize(f, sgd, 3, [ new EarlyStopping() ]) |> ignore)
+            |> Check.messageHas [ "EarlyStopping"; "Minimize" ]
+            Check.throws<ArgumentException> (fun () -> new EarlyStopping(patience = 0) |> ignore) |> Check.messageHas [ "patience"; "got 0" ]
+            Check.throws<ArgumentException> (fun () -> new EarlyStopping(minDelta = -0.1) |> ignore) |> Check.messageHas [ "min_delta"; "-0.1" ]
     ]
 
 [<Tests>]
