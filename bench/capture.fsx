@@ -54,7 +54,7 @@ let recorderSeconds = Collections.Generic.Dictionary<string, Collections.Generic
 
 let timeOne (v: Variant) (round: int) =
     TorchRuntime.Seed 0L
-    use model = Architectures.Mlp MlpOptions.GradientStudy
+    use model = Architectures.Mlp MlpOptions.AdamVsRAdam
     use adam = new Research.Core.Optim.Adam(model.parameters(), 1e-3)
     let clock = Stopwatch()
     let timer =

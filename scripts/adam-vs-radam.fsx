@@ -6,7 +6,7 @@
 #load "research.fsx"
 
 open System
-open Research.Core.Capture
+open Research.Core.Studies.AdamVsRAdam
 open Research.Analysis
 open Research.Analysis.Studies.AdamVsRAdam
 
@@ -20,7 +20,7 @@ let options =
     else
         { quick with
             Capture =
-                GradientStudyConfig(Widths = [| 784; 128; 64; 10 |], TrainSteps = 60, RecordIterations = 60,
+                AdamVsRAdamConfig(Widths = [| 784; 128; 64; 10 |], TrainSteps = 60, RecordIterations = 60,
                                     InputColumns = 64, TrainExamples = Nullable 6400)
             Analysis = { quick.Analysis with BootstrapResamples = 300; WeightsPerGroup = 60; MixtureRestarts = 1 } }
 

@@ -20,7 +20,7 @@ let dir = Mnist.DefaultDirectory()
 let train = TensorDataset.FromMnist(Mnist.LoadTrain dir, device, name = "MNIST train")
 let test = TensorDataset.FromMnist(Mnist.LoadTest dir, device, name = "MNIST test")
 
-let model = Architectures.Mlp MlpOptions.GradientStudy
+let model = Architectures.Mlp MlpOptions.AdamVsRAdam
 model.``to``(device) |> ignore
 let lr = 1e-3
 let optimizer = new Research.Core.Optim.Adam(model.parameters(), learningRate = lr)

@@ -11,6 +11,8 @@ open Research.Core.Data
 open Research.Core.Models
 open Research.Core.Training
 open Research.Core.Capture
+open Research.Core.Optim
+open Research.Core.Studies.AdamVsRAdam
 open Research.Core.Traces
 
 let private tempDir (prefix: string) =
@@ -38,7 +40,7 @@ let tests =
         testCase "the recorded 10x512 block at iteration t equals fc3.weight.grad[0:10, 0:512] after backward at step t" <| fun () ->
             TorchRuntime.Initialize(11L) |> ignore
             use data = generatedData 512
-            use model = Architectures.Mlp MlpOptions.GradientStudy
+            use model = Architectures.Mlp MlpOptions.AdamVsRAdam
             let dir = tempDir "capture-block"
             let spy = GradSpy(model, "fc3.weight", (0, 10), (0, 512))
             let run = JsonObject()
@@ -188,13 +190,33 @@ let tests =
                     Expect.isLessThanOrEqual (abs (float vt[i] - e)) (1e-6 * e + 1e-30) $"v_{t}[{i}]"
             Expect.isTrue (v.ReadIteration 5L |> Array.exists (fun x -> x > 0.0f)) "non-trivial second moments"
 
+        testCase "the study's configuration hash is unchanged by OptimizerKind: optimizers are written by name" <| fun () ->
+            // 3f181665 is the hash of the default configuration when OptimizerSpec.Optimizer was a string.
+            let config = AdamVsRAdamConfig()
+            Expect.equal (config.Hash()) "3f181665" "hash of the default configuration"
+            let names = [ for o in config.ToJson().["Optimizers"].AsArray() -> o.["Optimizer"].GetValue<string>() ]
+            Expect.equal names [ "Adam"; "RAdam"; "AdamW" ] "optimizer kinds as names in the JSON"
+
+        testCase "adaptive_lr_multiplier from the spec: RAdam → r_t, a warmup → lr_t/lr, both → r_t*lr_t/lr, else 1" <| fun () ->
+            let cases =
+                [ OptimizerSpec("a", OptimizerKind.Adam), "1"
+                  OptimizerSpec("b", OptimizerKind.AdamW, WeightDecay = 0.01), "1"
+                  OptimizerSpec("c", OptimizerKind.RAdam), "r_t"
+                  OptimizerSpec("d", OptimizerKind.Adam, WarmupSteps = 10), "lr_t/lr"
+                  OptimizerSpec("e", OptimizerKind.AdamW, WarmupSteps = 100), "lr_t/lr"
+                  OptimizerSpec("f", OptimizerKind.RAdam, WarmupSteps = 10), "r_t*lr_t/lr" ]
+            for (spec, expected) in cases do
+                Expect.equal spec.AdaptiveLrMultiplier expected $"{spec}"
+            let json = Text.Json.JsonSerializer.Serialize(fst cases.Head)
+            Expect.isFalse (json.Contains "AdaptiveLrMultiplier") $"not part of the spec's JSON (config hash): {json}"
+
         testCase "the gradient study records Adam, RAdam and AdamW+warmup from the same start, with warmup in the lr series" <| fun () ->
             let config =
-                GradientStudyConfig(Widths = [| 784; 48; 32; 10 |], TrainSteps = 12, RecordIterations = 10, InputColumns = 32,
+                AdamVsRAdamConfig(Widths = [| 784; 48; 32; 10 |], TrainSteps = 12, RecordIterations = 10, InputColumns = 32,
                                     TrainExamples = Nullable 512, Seed = 4L, Device = "cpu")
             let root = tempDir "study"
             let split = TestData.generated 512 2
-            let runs = GradientStudy.Run(config, root, split, null)
+            let runs = AdamVsRAdamCapture.Run(config, root, split, null)
             Expect.equal [ for r in runs -> r.Spec.Label ] [ "Adam"; "RAdam"; "AdamW+warmup" ] "three optimizers"
             let firstGrads =
                 [ for r in runs ->
@@ -204,7 +226,10 @@ let tests =
                     Expect.equal (List.ofArray g.RowShape) [ 10; 32 ] "10 x 32 block"
                     Expect.equal g.Iterations 10L "first 10 iterations"
                     Expect.equal (trace["exp_avg_sq/fc3.weight"].Iterations) 10L "second moments"
-                    Expect.equal ((trace.Run.["optimizer"]).["name"].GetValue<string>()) r.Spec.Optimizer "optimizer in the manifest"
+                    Expect.equal ((trace.Run.["optimizer"]).["name"].GetValue<string>()) (string r.Spec.Optimizer) "optimizer in the manifest"
+                    let multiplier = trace.Run.["adaptive_lr_multiplier"].GetValue<string>()
+                    Expect.equal multiplier (dict [ "Adam", "1"; "RAdam", "r_t"; "AdamW+warmup", "lr_t/lr" ]).[r.Spec.Label]
+                        $"{r.Spec.Label}: the factor of ψ_t in the manifest"
                     if r.Spec.WarmupSteps > 0 then
                         let lr = trace["lr"].ReadAll()
                         Expect.equal lr[0] (float32 (1e-3 / 100.0)) "warmup: lr/100 at step 1"

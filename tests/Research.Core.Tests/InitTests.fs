@@ -72,12 +72,32 @@ let private root = lazy (Reference.load "init.json")
 /// One initialiser configuration of init.json.
 type Config = { Name: string; Fn: string; Family: string; Kwargs: Text.Json.JsonElement; GainFrom: string option; Config: Text.Json.JsonElement }
 
-let configs =
+/// Every configuration the file holds, each parsed on its own: one that cannot be read (or a file
+/// that cannot be loaded) is an Error with the reason, which becomes one failing test, never an
+/// exception while the test list is built.
+let private parsedConfigs : Lazy<Result<Config, string * string> list> =
     lazy
-        [ for c in (root.Force() |> Reference.prop "configs").EnumerateArray() ->
-            { Name = (Reference.prop "name" c).GetString(); Fn = (Reference.prop "fn" c).GetString()
-              Family = (Reference.prop "family" c).GetString(); Kwargs = Reference.prop "kwargs" c
-              GainFrom = Reference.tryProp "gain_from" c |> Option.map (fun g -> g.GetString()); Config = c } ]
+        try
+            [ for i, c in Seq.indexed ((root.Force() |> Reference.prop "configs").EnumerateArray()) ->
+                try
+                    Ok { Name = (Reference.prop "name" c).GetString(); Fn = (Reference.prop "fn" c).GetString()
+                         Family = (Reference.prop "family" c).GetString(); Kwargs = Reference.prop "kwargs" c
+                         GainFrom = Reference.tryProp "gain_from" c |> Option.map (fun g -> g.GetString()); Config = c }
+                with e -> Error($"configs[{i}]", e.Message) ]
+        with e -> [ Error("init.json", $"cannot be read: {e.Message}") ]
+
+/// The configurations that could be read.
+let configs = lazy [ for c in parsedConfigs.Force() do match c with Ok c -> yield c | Error _ -> () ]
+
+/// The first configuration of initialiser `fn` with kwargs gain `gain` that has seed-0 draws of `shape`
+/// (found by content, not by the configuration's name).
+let private findConfig (fn: string) (gain: float) (shape: string) =
+    configs.Force()
+    |> List.tryFind (fun c ->
+        c.Fn = fn
+        && (match Reference.tryProp "gain" c.Kwargs with Some g -> g.GetDouble() = gain | None -> false)
+        && (match Reference.tryProp "empirical_seed0" c.Config with Some e -> fst (e.TryGetProperty shape) | None -> false))
+    |> Option.defaultWith (fun () -> failtestf "init.json holds no %s configuration with gain %g and seed-0 draws of %s" fn gain shape)
 
 /// Applies our initialiser of a configuration with its kwargs.
 let apply (c: Config) (w: torch.Tensor) (g: torch.Generator) =
@@ -139,9 +159,17 @@ let initTests =
                 Expect.equal (Initializers.CalculateGain(nl, param)) expected $"calculate_gain('{nl}', {param})"
 
         testList "every config × shape: theory (fans, gain, std, bound, family by kurtosis) and PyTorch's own seed-0 draws (empirical_seed0)" [
-            for c in configs.Force() do
-                for shape in (Reference.prop "theory" c.Config).EnumerateObject() do
+            for parsed in parsedConfigs.Force() do
+              match parsed with
+              | Error (where, why) -> testCase $"{where}: cannot be read" <| fun () -> failtestf "init.json %s: %s" where why
+              | Ok c ->
+                match Reference.tryProp "theory" c.Config with
+                | None -> testCase $"{c.Name}: no theory" <| fun () -> failtestf "init.json %s has no 'theory' object of shapes" c.Name
+                | Some theory ->
+                for shape in theory.EnumerateObject() do
                     testCase $"{c.Name} {shape.Name}" <| fun () ->
+                        if not (List.contains c.Family [ "uniform"; "normal"; "orthogonal" ]) then
+                            failtestf "%s: family '%s' is not handled by these tests (uniform, normal, orthogonal)" c.Name c.Family
                         let th = shape.Value
                         let dims = shapeOf shape.Name
                         use w = draw c dims
@@ -200,7 +228,7 @@ let initTests =
 
         testCase "TorchSharp 0.107's xavier_normal_ draws uniform values: kurtosis 1.8, and PyTorch's xavier_uniform_ numbers for seed 0" <| fun () ->
             TorchRuntime.EnsureNative()
-            let c = configs.Force() |> List.find (fun c -> c.Name = "xavier_uniform_gain_linear")
+            let c = findConfig "xavier_uniform_" 1.0 "2000x2000"
             let e name = c.Config |> Reference.prop "empirical_seed0" |> Reference.prop "2000x2000" |> Reference.prop name |> Reference.num
             use w = torch.empty([| 2000L; 2000L |], dtype = torch.float32)
             torch.manual_seed 0L |> ignore
@@ -209,7 +237,7 @@ let initTests =
             Expect.isLessThan (abs (s.Kurtosis - 1.8)) (6.0 * kurtosisSe "uniform" s.N) $"TorchSharp xavier_normal_ kurtosis {s.Kurtosis} (uniform)"
             Expect.equal s.Max (e "max") "identical to PyTorch's xavier_uniform_ draws (max)"
             Expect.floatClose { absolute = 0.0; relative = 1e-12 } s.Kurtosis (e "kurtosis") "identical to PyTorch's xavier_uniform_ draws (kurtosis)"
-            use ours = draw (configs.Force() |> List.find (fun c -> c.Name = "xavier_normal_gain_linear")) [| 2000L; 2000L |]
+            use ours = draw (findConfig "xavier_normal_" 1.0 "2000x2000") [| 2000L; 2000L |]
             let o = stats ours
             Expect.isLessThan (abs (o.Kurtosis - 3.0)) (6.0 * kurtosisSe "normal" o.N) $"ours is normal: kurtosis {o.Kurtosis}"
             Expect.floatClose { absolute = 0.0; relative = 5.0 * stdRelSe 3.0 o.N } o.Std s.Std "same std as TorchSharp's"

@@ -44,16 +44,31 @@ let private measure (widths: int[]) (activation: Activation) (init: WeightInit) 
 
 let private relErr (a: float) (b: float) = abs (a - b) / abs b
 
+let private activationOf (name: string) =
+    match name with
+    | "relu" -> Activation.ReLU
+    | "tanh" -> Activation.Tanh
+    | other -> failwithf "init_variance.json: activation '%s' is not handled by these tests (relu, tanh)" other
+
+/// The configurations the file holds, or the reason it cannot be read (then one failing test).
+let private configNames : Result<System.Text.Json.JsonElement * string list, string> =
+    try
+        let reference = load "init_variance.json"
+        Ok(reference, [ for p in (prop "configs" reference).EnumerateObject() -> p.Name ])
+    with e -> Error $"init_variance.json cannot be read: {e.Message}"
+
 [<Tests>]
 let tests =
-    let reference = load "init_variance.json"
     testSequenced <| testList "Init.Variance (init_variance.json, PyTorch 1.13.1)" [
-        for name in [ for p in (prop "configs" reference).EnumerateObject() -> p.Name ] do
+        match configNames with
+        | Error why -> testCase "init_variance.json loads" <| fun () -> failtest why
+        | Ok (reference, names) ->
+          for name in names do
             testCase name <| fun () ->
                 TorchRuntime.EnsureNative()
                 let c = prop "configs" reference |> prop name
                 let widths = [| for w in (prop "widths" c).EnumerateArray() -> w.GetInt32() |]
-                let activation = if (prop "activation" c).GetString() = "relu" then Activation.ReLU else Activation.Tanh
+                let activation = activationOf ((prop "activation" c).GetString())
                 let layers, loss = measure widths activation (initOf ((prop "weight_init" c).GetString()))
                 let expected = [ for l in (prop "layers_seed0" c).EnumerateArray() -> num (prop "forward_input_std" l), num (prop "backward_input_grad_std" l), num (prop "preactivation_std" l) ]
                 Expect.equal layers.Length expected.Length "Linear layers"

@@ -7,6 +7,7 @@ module OptimizerTests
 open System
 open System.Collections.Generic
 open System.Text.Json
+open System.Text.Json.Nodes
 open Expecto
 open TorchSharp
 open TorchSharp.Modules
@@ -36,48 +37,106 @@ type Run =
       Optimizer: string
       Case: string
       Settings: JsonElement
-      /// Gradient of step k (0-based).
+      /// Gradient of step k (0-based): the run's grads_used[k] when it has them, else from its case.
       Grad: int -> float[]
+      /// True when the gradients come from the run's own grads_used (a parameter-dependent case).
+      FromGradsUsed: bool
       /// Params.[k] = parameters after k + 1 steps.
       Params: float[][]
       /// Optimizer state tensors after each step, by PyTorch's name.
       State: (string * float[][]) list
       /// RAdam only: ρ_t and r_t (NaN where not rectified) for t = 1..100.
-      RhoRect: (float[] * float[]) option }
+      RhoRect: (float[] * float[]) option
+      /// The run as stored.
+      Json: JsonElement }
 
-type LoadedFile = { Ref: ReferenceFile; Initial: float[]; Runs: Run list; Root: JsonElement }
+/// A run of a reference file that these tests cannot run, and why (it becomes one failing test).
+type Unrunnable = { Label: string; Reason: string }
 
-let private loadFile (rf: ReferenceFile) =
-    let root = Reference.load rf.File
-    let initial = Reference.prop "initial_params" root |> Reference.floats
-    let cases = Reference.prop "gradient_cases" root
-    let mixed = cases |> Reference.prop "mixed" |> Reference.prop "grads" |> Reference.floats2
-    let constant = cases |> Reference.prop "constant" |> Reference.prop "grad" |> Reference.floats
-    let runs =
-        [ for r in (Reference.prop "runs" root).EnumerateArray() ->
-            let case = (Reference.prop "case" r).GetString()
-            let grad : int -> float[] =
-                match case with
-                | "mixed" -> fun k -> mixed.[k]
-                | "constant" -> fun _ -> constant
-                | other -> failwithf "%s: gradient case '%s' is not handled by these tests" rf.File other
-            { Name = (Reference.prop "name" r).GetString()
-              Optimizer = (Reference.prop "optimizer" r).GetString()
-              Case = case
-              Settings = Reference.prop "settings" r
-              Grad = grad
-              Params = Reference.prop "params" r |> Reference.floats2
-              State =
-                match Reference.tryProp "state" r with
-                | Some s -> [ for x in s.EnumerateObject() -> x.Name, Reference.floats2 x.Value ]
-                | None -> []
-              RhoRect =
-                match Reference.tryProp "rho_t" r, Reference.tryProp "rect" r with
-                | Some rho, Some rect -> Some (Reference.floats rho, Reference.floats rect)
-                | _ -> None } ]
-    { Ref = rf; Initial = initial; Runs = runs; Root = root }
+type LoadedFile = { Ref: ReferenceFile; Initial: float[]; Runs: Run list; Unrunnable: Unrunnable list; Root: JsonElement }
 
-let loaded = lazy (referenceFiles |> List.map loadFile)
+/// How to feed run `name` of gradient case `case`, decided from what the file stores, never from
+/// the case's name (reference README, "Schema notes"): the run's grads_used when present (a
+/// parameter-dependent case), else the case's "grads" (one row per step) or "grad" (every step).
+let private feed (cases: JsonElement) (run: JsonElement) (name: string) (case: string) (steps: int) (dim: int) =
+    let checkRows (what: string) (rows: float[][]) =
+        if rows.Length < steps then Error $"{what} has {rows.Length} rows for {steps} steps"
+        else
+            match rows |> Array.tryFindIndex (fun r -> r.Length <> dim) with
+            | Some k -> Error $"{what}[{k}] has {rows.[k].Length} values for {dim} parameters"
+            | None -> Ok(fun k -> rows.[k])
+    match Reference.tryProp "grads_used" run with
+    | Some g -> checkRows $"run '{name}' grads_used" (Reference.floats2 g) |> Result.map (fun f -> f, true)
+    | None ->
+        match cases.TryGetProperty case with
+        | false, _ ->
+            Error $"gradient case '{case}' of run '{name}' is not in gradient_cases, and the run stores no grads_used"
+        | true, c ->
+            match Reference.tryProp "grads" c, Reference.tryProp "grad" c with
+            | Some rows, _ -> checkRows $"gradient_cases.{case}.grads" (Reference.floats2 rows) |> Result.map (fun f -> f, false)
+            | None, Some g ->
+                let v = Reference.floats g
+                if v.Length <> dim then Error $"gradient_cases.{case}.grad has {v.Length} values for {dim} parameters"
+                else Ok((fun _ -> v), false)
+            | None, None ->
+                Error($"gradient case '{case}' stores no gradients ('grads' per step or one 'grad'), so it is "
+                      + $"parameter-dependent, and run '{name}' stores no grads_used to feed; the reference README "
+                      + "asks such runs to store the gradient of step k in grads_used[k]")
+
+/// Parses one run; any problem becomes an Unrunnable naming the run.
+let private parseRun (file: string) (cases: JsonElement) (dim: int) (index: int) (r: JsonElement) : Result<Run, Unrunnable> =
+    let str key = match r.TryGetProperty (key: string) with | true, v when v.ValueKind = JsonValueKind.String -> v.GetString() | _ -> null
+    let name, case = str "name", str "case"
+    let label = sprintf "%s · %s · %s" file (if isNull name then $"runs[{index}]" else name) (if isNull case then "?" else case)
+    try
+        if isNull name || isNull case || isNull (str "optimizer") then
+            Error { Label = label; Reason = $"{label}: a run needs string fields name, optimizer and case" }
+        else
+            let ps = Reference.prop "params" r |> Reference.floats2
+            match feed cases r name case ps.Length dim with
+            | Error why -> Error { Label = label; Reason = $"{label}: {why}" }
+            | Ok (grad, fromGradsUsed) ->
+                Ok { Name = name
+                     Optimizer = str "optimizer"
+                     Case = case
+                     Settings = Reference.prop "settings" r
+                     Grad = grad
+                     FromGradsUsed = fromGradsUsed
+                     Params = ps
+                     State =
+                       match Reference.tryProp "state" r with
+                       | Some s -> [ for x in s.EnumerateObject() -> x.Name, Reference.floats2 x.Value ]
+                       | None -> []
+                     RhoRect =
+                       match Reference.tryProp "rho_t" r, Reference.tryProp "rect" r with
+                       | Some rho, Some rect -> Some (Reference.floats rho, Reference.floats rect)
+                       | _ -> None
+                     Json = r }
+    with e -> Error { Label = label; Reason = $"{label}: {e.Message}" }
+
+/// Loads a reference file from `path`; never throws (a broken file is an Error with the reason).
+let loadFrom (rf: ReferenceFile) (path: string) : Result<LoadedFile, string> =
+    try
+        use doc = JsonDocument.Parse(IO.File.ReadAllText path)
+        let root = doc.RootElement.Clone()
+        let initial = Reference.prop "initial_params" root |> Reference.floats
+        let cases = Reference.prop "gradient_cases" root
+        let parsed = [ for i, r in Seq.indexed ((Reference.prop "runs" root).EnumerateArray()) -> parseRun rf.File cases initial.Length i r ]
+        Ok { Ref = rf; Initial = initial; Root = root
+             Runs = parsed |> List.choose (function Ok r -> Some r | Error _ -> None)
+             Unrunnable = parsed |> List.choose (function Error u -> Some u | Ok _ -> None) }
+    with e -> Error $"{path}: cannot be read as a reference file of optimizer trajectories: {e.Message}"
+
+/// The two reference files as loaded once (each an Error with the reason if it cannot be read).
+let private loadedFiles = [ for rf in referenceFiles -> rf, loadFrom rf (IO.Path.Combine(Reference.dir, rf.File)) ]
+
+/// The loaded files, for tests that use them all (a file that failed to load fails the calling test).
+let loaded =
+    lazy
+        [ for rf, r in loadedFiles ->
+            match r with
+            | Ok f -> f
+            | Error why -> failtestf "%s" why ]
 
 /// Settings that select PyTorch's code path rather than a hyperparameter; the reference uses the
 /// single-tensor, non-differentiable, non-capturable, non-fused path throughout.
@@ -173,29 +232,33 @@ let private caseName (f: LoadedFile) (run: Run) = sprintf "%s · %s · %s" f.Ref
 
 // ---------------------------------------------------------------------------------------------
 
+/// The trajectory tests of one reference file: two per runnable run (libtorch sqrt within the
+/// tolerance; bit for bit with a correctly rounded sqrt), one failing test per run that cannot be
+/// run, one failing test if the file cannot be read. Nothing here throws while the list is built.
+let trajectoryTests (rf: ReferenceFile) (loadedFile: Result<LoadedFile, string>) : Test =
+    let title = $"{rf.File} ({rf.Source}), FusedMultiplyAdd={rf.Fused}"
+    match loadedFile with
+    | Error why -> testCase $"{title}: the file loads" <| fun () -> failtest why
+    | Ok f ->
+        testList title [
+            for run in f.Runs do
+                let feeding = if run.FromGradsUsed then " (grads_used)" else ""
+                testCase $"{run.Name} · {run.Case}{feeding}: params and state within {tolerance} relative (libtorch sqrt)" <| fun () ->
+                    let t = runOurs rf.Fused None f.Initial run
+                    let d = trajectoryDeviation run t
+                    Expect.isLessThanOrEqual d.Score tolerance
+                        $"{caseName f run}: worst deviation {d.Score:g3} (relative {d.MaxRel:g3}, abs {d.MaxAbs:g3}) at {d.Where}"
+                testCase $"{run.Name} · {run.Case}{feeding}: bit for bit with a correctly rounded sqrt" <| fun () ->
+                    let t = runOurs rf.Fused (Some exactSqrt) f.Initial run
+                    bitwiseEqual $"{caseName f run} params" t.Params run.Params
+                    for (n, r) in run.State do bitwiseEqual $"{caseName f run} state {n}" t.State.[n] r
+            for u in f.Unrunnable do
+                testCase $"{u.Label}: cannot be run here" <| fun () -> failtest u.Reason
+        ]
+
 [<Tests>]
 let trajectories =
-    testList "Optim.reference trajectories (PyTorch 1.13.1)" [
-        for rf in referenceFiles do
-            testList $"{rf.File} ({rf.Source}), FusedMultiplyAdd={rf.Fused}" [
-                let f () = loaded.Force() |> List.find (fun l -> l.Ref.File = rf.File)
-                let names = f().Runs |> List.map (fun r -> r.Name, r.Case)
-                for (name, case) in names do
-                    testCase $"{name} · {case}: params and state within {tolerance} relative (libtorch sqrt)" <| fun () ->
-                        let f = f ()
-                        let run = f.Runs |> List.find (fun r -> r.Name = name && r.Case = case)
-                        let t = runOurs rf.Fused None f.Initial run
-                        let d = trajectoryDeviation run t
-                        Expect.isLessThanOrEqual d.Score tolerance
-                            $"{caseName f run}: worst deviation {d.Score:g3} (relative {d.MaxRel:g3}, abs {d.MaxAbs:g3}) at {d.Where}"
-                    testCase $"{name} · {case}: bit for bit with a correctly rounded sqrt" <| fun () ->
-                        let f = f ()
-                        let run = f.Runs |> List.find (fun r -> r.Name = name && r.Case = case)
-                        let t = runOurs rf.Fused (Some exactSqrt) f.Initial run
-                        bitwiseEqual $"{caseName f run} params" t.Params run.Params
-                        for (n, r) in run.State do bitwiseEqual $"{caseName f run} state {n}" t.State.[n] r
-            ]
-    ]
+    testList "Optim.reference trajectories (PyTorch 1.13.1)" [ for rf, r in loadedFiles -> trajectoryTests rf r ]
 
 [<Tests>]
 let summaries =
@@ -214,22 +277,25 @@ let summaries =
 
         testCase "the other file: fused arithmetic vs optimizers_nofma.json and plain vs optimizers.json differ by the reference's own FMA/no-FMA gap, printed" <| fun () ->
             // With a correctly rounded sqrt each flavour reproduces its file bit for bit, so running the
-            // fused flavour against the no-FMA file must show exactly the gap the generator measured
-            // between its two PyTorch runs (run.native_vs_nofma.max_abs_diff).
+            // fused flavour on a run of optimizers.json (its gradients, or its grads_used for a
+            // parameter-dependent case) and comparing with the same run of the no-FMA file must show
+            // exactly the gap the generator measured between its two PyTorch runs
+            // (run.native_vs_nofma.max_abs_diff of optimizers.json).
             let files = loaded.Force()
             let fma = files |> List.find (fun f -> f.Ref.Fused)
             let nofma = files |> List.find (fun f -> not f.Ref.Fused)
-            let gaps =
-                [ for r in (Reference.prop "runs" fma.Root).EnumerateArray() ->
-                    ((Reference.prop "name" r).GetString(), (Reference.prop "case" r).GetString()),
-                    r |> Reference.prop "native_vs_nofma" |> Reference.prop "max_abs_diff" |> Reference.num ] |> Map.ofList
+            let nofmaRuns = nofma.Runs |> List.map (fun r -> (r.Name, r.Case), r) |> Map.ofList
             let mutable worst = 0.0
-            for run in nofma.Runs do
-                let t = runOurs true (Some exactSqrt) nofma.Initial run
-                let maxAbs =
-                    Array.map2 (Array.map2 (fun a b -> abs (a - b))) t.Params run.Params |> Array.collect id |> Array.max
-                worst <- max worst maxAbs
-                Expect.equal maxAbs gaps.[(run.Name, run.Case)] $"{run.Name} · {run.Case}: fused vs no-FMA gap"
+            for run in fma.Runs do
+                match nofmaRuns.TryFind((run.Name, run.Case)), Reference.tryProp "native_vs_nofma" run.Json with
+                | Some other, Some gap ->
+                    let t = runOurs true (Some exactSqrt) fma.Initial run
+                    let maxAbs =
+                        Array.map2 (Array.map2 (fun a b -> abs (a - b))) t.Params other.Params |> Array.collect id |> Array.max
+                    worst <- max worst maxAbs
+                    Expect.equal maxAbs (gap |> Reference.prop "max_abs_diff" |> Reference.num) $"{run.Name} · {run.Case}: fused vs no-FMA gap"
+                | None, _ -> failtestf "%s · %s is in optimizers.json but not in optimizers_nofma.json" run.Name run.Case
+                | _, None -> failtestf "%s · %s: optimizers.json gives no native_vs_nofma gap" run.Name run.Case
             let mutable worstPlain = 0.0
             for run in fma.Runs do
                 let t = runOurs false None fma.Initial run
@@ -308,20 +374,31 @@ let torchSharpBuiltIns =
                 else
                     Expect.isLessThanOrEqual d.Score tolerance $"{run.Name} · {run.Case}: TorchSharp {run.Optimizer} at {d.Where}"
 
-        testCase "TorchSharp RAdam moves lr times too little at step 6: lr 0.1, constant gradient (radam_lr0.1 · constant)" <| fun () ->
-            // Issue 3 / DESIGN.md: PyTorch moves 0.00258 at step 6, TorchSharp 0.107 moves 0.000258.
-            let f = loaded.Force() |> List.find (fun l -> l.Ref.Fused)
-            let run = f.Runs |> List.find (fun r -> r.Name = "radam_lr0.1" && r.Case = "constant")
-            let theirs = runBuiltIn f.Initial run
-            let ours = (runOurs true None f.Initial run).Params
-            let i = 0 // gradient +1.0
-            let pytorchMove = run.Params.[4].[i] - run.Params.[5].[i]
-            let oursMove = ours.[4].[i] - ours.[5].[i]
-            let theirMove = theirs.[4].[i] - theirs.[5].[i]
-            printfn "RAdam step 6 move, lr 0.1, g = 1: PyTorch %.6g, ours %.6g, TorchSharp %.6g" pytorchMove oursMove theirMove
-            Expect.floatClose Accuracy.veryHigh oursMove pytorchMove "ours moves as PyTorch"
+        testCase "TorchSharp RAdam moves lr times too little at step 6: lr 0.1, gradient 1 at every step" <| fun () ->
+            // Issue 3 / DESIGN.md: PyTorch moves 0.00258 at step 6, TorchSharp 0.107 moves 0.000258. With a
+            // constant gradient g = 1, PyTorch 1.13's RAdam (reference README) has m̂_t = 1, v_t = 1 − β2^t,
+            // so the rectified step 6 moves lr·r_6·√(1 − β2^6)/(√v_6 + eps).
+            TorchRuntime.EnsureNative()
+            let lr, beta2, eps = 0.1, 0.999, 1e-8
+            let steps (make: Parameter -> unit -> unit) =
+                use p = new Parameter(torch.zeros(1L, dtype = torch.float64))
+                let step = make p
+                [| for _ in 1 .. 6 ->
+                    p.grad <- torch.ones(1L, dtype = torch.float64)
+                    step ()
+                    (values p).[0] |] 
+            let ours = steps (fun p -> let o = new RAdam([ p ], lr) in fun () -> o.Step())
+            let theirs = steps (fun p -> let o = torch.optim.RAdam([ p ], lr, 0.9, beta2, eps, 0.0) in fun () -> o.step() |> ignore)
+            use probe = new RAdam([ new Parameter(torch.zeros(1L)) ], lr)
+            let bc2 = 1.0 - Math.Pow(beta2, 6.0)
+            let pytorchMove = lr * probe.Rectification(6L).Value * Math.Sqrt bc2 / (Math.Sqrt bc2 + eps)
+            let oursMove, theirMove = ours.[4] - ours.[5], theirs.[4] - theirs.[5]
+            printfn "RAdam step 6 move, lr 0.1, g = 1: PyTorch's formula %.6g, ours %.6g, TorchSharp %.6g" pytorchMove oursMove theirMove
+            Expect.floatClose { absolute = 0.0; relative = 1e-12 } oursMove pytorchMove "ours moves as PyTorch's formula"
             Expect.floatClose { absolute = 0.0; relative = 1e-3 } pytorchMove 0.00258 "PyTorch moves 0.00258 (lr·r_6)"
             Expect.floatClose { absolute = 0.0; relative = 1e-9 } (theirMove / pytorchMove) 0.1 "TorchSharp moves lr (0.1) times as far"
+            for k in 0 .. 4 do
+                Expect.floatClose { absolute = 1e-15; relative = 1e-12 } theirs.[k] ours.[k] $"un-rectified step {k + 1} agrees"
 
         testCase "TorchSharp defaults that differ from PyTorch 1.13's (pinned by reflection)" <| fun () ->
             // PyTorch 1.13.1 defaults (torch/optim/*.py). None: the parameter is required.
@@ -380,6 +457,12 @@ let torchSharpBuiltIns =
 // API behaviour
 
 let private param (values: float[]) = new Parameter(torch.tensor(values, dtype = torch.float64))
+
+/// Gradients (or starting points) made here for the property tests, not a reference case:
+/// mixed signs and scales from 0.03 to 30, deterministic in the seed.
+let private madeGradients (seed: int) (steps: int) (n: int) =
+    let rng = Random seed
+    Array.init steps (fun _ -> Array.init n (fun _ -> (rng.NextDouble() - 0.5) * 10.0 ** (rng.NextDouble() * 3.0 - 1.5)))
 
 let private allOptimizers : (string * (seq<Parameter> -> Optimizer)) list =
     [ "SGD", fun ps -> new Sgd(ps, 0.1, momentum = 0.9, weightDecay = 0.01) :> Optimizer
@@ -488,6 +571,54 @@ let behaviour =
             for (name, hp) in bad do
                 Expect.throwsT<ArgumentException> (fun () -> Optimizers.Create(name, [ p ], hp) |> ignore) $"{name} {hp}"
 
+        testCase "Optimizers.Create(OptimizerKind): every kind builds its class, named as the kind; the string overload parses the same names" <| fun () ->
+            TorchRuntime.EnsureNative()
+            use p = param [| 1.0 |]
+            let classes =
+                [ OptimizerKind.SGD, typeof<Sgd>; OptimizerKind.Adagrad, typeof<Adagrad>; OptimizerKind.Adadelta, typeof<Adadelta>
+                  OptimizerKind.RMSprop, typeof<RmsProp>; OptimizerKind.Adam, typeof<Adam>; OptimizerKind.AdamW, typeof<AdamW>
+                  OptimizerKind.RAdam, typeof<RAdam> ]
+            Expect.equal (classes |> List.map fst) (List.ofArray (Enum.GetValues<OptimizerKind>())) "every kind is listed here"
+            for (kind, cls) in classes do
+                let h = dict [ "lr", box 0.5 ]
+                use o = Optimizers.Create(kind, [ p ], h)
+                Expect.equal (o.GetType()) cls $"{kind}: class"
+                Expect.equal o.Kind kind $"{kind}: Kind"
+                Expect.equal o.Name (string kind) $"{kind}: Name is the kind's name"
+                Expect.equal (Optimizers.ParseKind(o.Name.ToLowerInvariant())) kind $"{kind}: parsed back, any case"
+                use byName = Optimizers.Create($" {kind} ", [ p ], h)
+                Expect.equal byName.Kind kind $"{kind}: by name"
+            for bad in [ "Adamax"; "4"; "Adam,SGD"; "" ] do
+                Check.throws<ArgumentException> (fun () -> Optimizers.ParseKind bad |> ignore)
+                |> Check.messageHas [ $"'{bad}'"; "SGD, Adagrad, Adadelta, RMSprop, Adam, AdamW, RAdam" ]
+            Check.throws<ArgumentException> (fun () -> Optimizers.Create(enum<OptimizerKind> 42, [ p ]) |> ignore)
+            |> Check.messageHas [ "42"; "RAdam" ]
+
+        testCase "the Adam family: AdamW with weight_decay 0 follows Adam bit for bit; Adam, AdamW and RAdam share one implementation" <| fun () ->
+            // p·(1 − lr·0) = p exactly, so the decoupled-decay flag is the only difference between the two.
+            TorchRuntime.EnsureNative()
+            let rng = Random 7
+            let initial = Array.init 6 (fun _ -> rng.NextDouble() * 2.0 - 1.0)
+            let grads = Array.init 40 (fun _ -> Array.init 6 (fun _ -> (rng.NextDouble() - 0.5) * 10.0 ** (rng.NextDouble() * 4.0 - 2.0)))
+            let run (make: Parameter -> Optimizer) =
+                use p = param initial
+                use o = make p
+                for g in grads do
+                    use t = torch.tensor(g, dtype = torch.float64)
+                    p.grad <- t
+                    o.Step()
+                values p
+            for amsgrad in [ false; true ] do
+                let adam = run (fun p -> new Adam([ p ], 0.01, amsgrad = amsgrad) :> Optimizer)
+                let adamw = run (fun p -> new AdamW([ p ], 0.01, weightDecay = 0.0, amsgrad = amsgrad) :> Optimizer)
+                Expect.sequenceEqual adamw adam $"amsgrad={amsgrad}"
+            for o in [ typeof<Adam>; typeof<AdamW>; typeof<RAdam> ] do
+                Expect.equal o.BaseType typeof<AdamFamily> $"{o.Name} is an AdamFamily"
+            use p = param [| 1.0 |]
+            Expect.isTrue (new AdamW([ p ])).DecoupledWeightDecay "AdamW decouples"
+            Expect.isFalse (new Adam([ p ])).DecoupledWeightDecay "Adam does not"
+            Expect.isFalse ((new RAdam([ p ])).Hyperparameters.ContainsKey "amsgrad") "RAdam reports no amsgrad (PyTorch has none)"
+
         testCase "parameters without a gradient are skipped and get no state (as PyTorch)" <| fun () ->
             TorchRuntime.EnsureNative()
             for (name, make) in allOptimizers do
@@ -521,11 +652,11 @@ let behaviour =
 
         testCase "maximize with gradient g equals minimising with −g, bit for bit, for every optimizer" <| fun () ->
             TorchRuntime.EnsureNative()
-            let f = loaded.Force().Head
-            let grads = [| for k in 0 .. 29 -> f.Runs.Head.Grad k |]
+            let grads = madeGradients 21 30 10
+            let initial = (madeGradients 22 1 10).[0]
             for (name, _) in allOptimizers do
                 let run (maximize: bool) =
-                    use p = param f.Initial
+                    use p = param initial
                     use o = Optimizers.Create(name, [ p ], dict [ "lr", box 0.01; "maximize", box maximize; "weight_decay", box 0.01 ])
                     for g in grads do
                         use t = torch.tensor((if maximize then g else Array.map (fun x -> -x) g), dtype = torch.float64)
@@ -571,18 +702,256 @@ let behaviour =
                 Expect.throwsT<ObjectDisposedException> (fun () -> o.Step()) $"{name}: Step after Dispose"
                 Expect.isFalse a.IsInvalid $"{name}: parameter not disposed"
 
-        testCase "float32 parameters keep float32 state and follow the float64 trajectory to float32 precision (adam_default · mixed)" <| fun () ->
+        testCase "float32 parameters keep float32 state and follow the float64 trajectory to float32 precision (Adam, 100 steps)" <| fun () ->
             TorchRuntime.EnsureNative()
-            let f = loaded.Force().Head
-            let run = f.Runs |> List.find (fun r -> r.Name = "adam_default" && r.Case = "mixed")
-            use p = new Parameter(torch.tensor(f.Initial, dtype = torch.float32))
+            let grads = madeGradients 23 100 10
+            let initial = (madeGradients 24 1 10).[0]
+            use p64 = param initial
+            use o64 = new Adam([ p64 ])
+            use p = new Parameter(torch.tensor(initial, dtype = torch.float32))
             use o = new Adam([ p ])
             for k in 0 .. 99 do
-                use g = torch.tensor(run.Grad k, dtype = torch.float32)
+                use g = torch.tensor(grads.[k], dtype = torch.float32)
                 p.grad <- g
                 o.Step()
+                use g64 = torch.tensor(grads.[k], dtype = torch.float64)
+                p64.grad <- g64
+                o64.Step()
             Expect.equal (o.GetState(p, "exp_avg_sq").dtype) torch.float32 "state dtype"
             let v = p.data<float32>().ToArray() |> Array.map float
+            let expected = values p64
             for i in 0 .. v.Length - 1 do
-                Expect.floatClose { absolute = 1e-6; relative = 1e-5 } v.[i] run.Params.[99].[i] $"param {i}"
+                Expect.floatClose { absolute = 1e-6; relative = 1e-5 } v.[i] expected.[i] $"param {i}"
+    ]
+
+// ---------------------------------------------------------------------------------------------
+// Capabilities: hyperparameters that schedules change between steps
+
+/// Steps `opt` over `p` with the gradients, calling `before k` ahead of step k (0-based).
+let private stepWith (opt: Optimizer) (p: Parameter) (grads: float[][]) (before: int -> unit) =
+    [| for k in 0 .. grads.Length - 1 ->
+        before k
+        use g = torch.tensor(grads.[k], dtype = torch.float64)
+        p.grad <- g
+        opt.Step()
+        values p |]
+
+[<Tests>]
+let capabilities =
+    testList "Optim.capabilities (ILearningRate, IMomentum, IBetas)" [
+        testCase "setters check as the constructors do, naming optimizer, parameter and value, and keep the old value" <| fun () ->
+            TorchRuntime.EnsureNative()
+            use p = param [| 1.0 |]
+            let sgd = new Sgd([ p ], 0.1, momentum = 0.9)
+            let nesterov = new Sgd([ p ], 0.1, momentum = 0.9, nesterov = true)
+            let rms = new RmsProp([ p ], momentum = 0.5)
+            let adam = new Adam([ p ])
+            let adamw = new AdamW([ p ])
+            let radam = new RAdam([ p ])
+            let cases : (string * (unit -> unit) * (unit -> float) * float * string list) list =
+                [ "SGD momentum < 0", (fun () -> (sgd :> IMomentum).Momentum <- -0.5), (fun () -> sgd.Momentum), 0.9, [ "SGD"; "momentum"; "-0.5" ]
+                  "SGD momentum NaN", (fun () -> sgd.Momentum <- nan), (fun () -> sgd.Momentum), 0.9, [ "SGD"; "momentum"; "NaN" ]
+                  "SGD Nesterov momentum 0", (fun () -> nesterov.Momentum <- 0.0), (fun () -> nesterov.Momentum), 0.9, [ "SGD"; "momentum"; "Nesterov"; "got 0" ]
+                  "RMSprop momentum inf", (fun () -> rms.Momentum <- infinity), (fun () -> rms.Momentum), 0.5, [ "RMSprop"; "momentum"; "Infinity" ]
+                  "Adam beta1 = 1", (fun () -> (adam :> IBetas).Beta1 <- 1.0), (fun () -> adam.Beta1), 0.9, [ "Adam"; "beta1"; "got 1" ]
+                  "AdamW beta1 < 0", (fun () -> adamw.Beta1 <- -0.1), (fun () -> adamw.Beta1), 0.9, [ "AdamW"; "beta1"; "-0.1" ]
+                  "RAdam beta1 NaN", (fun () -> radam.Beta1 <- nan), (fun () -> radam.Beta1), 0.9, [ "RAdam"; "beta1"; "NaN" ]
+                  "lr NaN through ILearningRate", (fun () -> (radam :> ILearningRate).LearningRate <- nan), (fun () -> radam.LearningRate), 1e-3, [ "RAdam"; "lr"; "NaN" ] ]
+            for (label, set, get, before, fragments) in cases do
+                Check.throws<ArgumentException> set |> Check.messageHas fragments
+                Expect.equal (get ()) before $"{label}: unchanged"
+            sgd.Momentum <- 0.0
+            Expect.equal sgd.Hyperparameters.["momentum"] (box 0.0) "Hyperparameters follow the setter"
+            adam.Beta1 <- 0.5
+            Expect.sequenceEqual (adam.Hyperparameters.["betas"] :?> float[]) [| 0.5; 0.999 |] "betas follow the setter"
+            for o in [ sgd :> Optimizer; nesterov; rms; adam; adamw; radam ] do o.Dispose()
+
+        testCase "SGD momentum changed between steps follows PyTorch 1.13's _single_tensor_sgd bit for bit (no FMA)" <| fun () ->
+            // torch/optim/sgd.py 1.13: a step with momentum 0 neither creates nor updates state['momentum_buffer']
+            // (it stores None or keeps the old buffer); with momentum ≠ 0 a missing buffer starts as
+            // torch.clone(d_p).detach(), else buf.mul_(momentum).add_(d_p, alpha=1 − dampening); then
+            // param.add_(buf, alpha=−lr). Spelled out here in float64 with one rounding per operation.
+            TorchRuntime.EnsureNative()
+            let lr, dampening, wd = 0.05, 0.1, 0.01
+            let schedule = [| 0.0; 0.0; 0.9; 0.5; 0.0; 0.0; 0.8; 0.9; 0.0; 0.7 |]
+            let grads = madeGradients 11 schedule.Length 5
+            let initial = [| 0.5; -1.5; 2.0; 0.0; 3.0 |]
+            use p = param initial
+            use sgd = new Sgd([ p ], lr, dampening = dampening, weightDecay = wd, FusedMultiplyAdd = false)
+            let buffers = ResizeArray<float[] option>()
+            let ours =
+                [| for k in 0 .. schedule.Length - 1 ->
+                    sgd.Momentum <- schedule.[k]
+                    use g = torch.tensor(grads.[k], dtype = torch.float64)
+                    p.grad <- g
+                    sgd.Step()
+                    buffers.Add(match sgd.GetState(p, "momentum_buffer") with null -> None | b -> Some (values b))
+                    values p |]
+            let mutable x = Array.copy initial
+            let mutable buf : float[] option = None
+            for k in 0 .. schedule.Length - 1 do
+                let mu = schedule.[k]
+                let d = Array.map2 (fun g xi -> g + wd * xi) grads.[k] x
+                let step =
+                    if mu = 0.0 then d
+                    else
+                        let b =
+                            match buf with
+                            | None -> Array.copy d
+                            | Some b -> Array.map2 (fun bi di -> bi * mu + (1.0 - dampening) * di) b d
+                        buf <- Some b
+                        b
+                x <- Array.map2 (fun xi si -> xi + (-lr) * si) x step
+                Expect.sequenceEqual ours.[k] x $"params after step {k + 1} (momentum {mu})"
+                Expect.equal buffers.[k] buf $"momentum_buffer after step {k + 1}"
+            Expect.isNone buffers.[1] "no buffer while the momentum has been 0"
+            Expect.equal buffers.[4] buffers.[3] "a step with momentum 0 keeps the buffer as it was"
+
+        testCase "RMSprop momentum raised from 0 starts a zero buffer then; Adam's β1 changed mid-run enters the bias correction (bit for bit, exact sqrt)" <| fun () ->
+            TorchRuntime.EnsureNative()
+            let grads = madeGradients 12 8 4
+            let initial = [| 1.0; -0.5; 0.25; 2.0 |]
+            // RMSprop (torch/optim/rmsprop.py 1.13, non-centred): v ← α·v + (1 − α)·g²; a = √v + eps;
+            // μ > 0: b ← μ·b + g/a, p ← p − lr·b; μ = 0: p ← p − lr·g/a.
+            let lr, alpha, eps = 0.01, 0.99, 1e-8
+            let momenta = [| 0.0; 0.0; 0.0; 0.9; 0.9; 0.0; 0.5; 0.5 |]
+            use p = param initial
+            use rms = new RmsProp([ p ], lr, alpha, eps, FusedMultiplyAdd = false, SquareRootOverride = Func<_, _>(exactSqrt))
+            let ours = stepWith rms p grads (fun k -> rms.Momentum <- momenta.[k])
+            let mutable x, v, b = Array.copy initial, Array.zeroCreate 4, Array.zeroCreate 4
+            for k in 0 .. grads.Length - 1 do
+                let g = grads.[k]
+                v <- Array.map2 (fun vi gi -> vi * alpha + (1.0 - alpha) * gi * gi) v g
+                let a = v |> Array.map (fun vi -> Math.Sqrt vi + eps)
+                if momenta.[k] > 0.0 then
+                    b <- Array.init 4 (fun i -> b.[i] * momenta.[k] + g.[i] / a.[i])
+                    x <- Array.map2 (fun xi bi -> xi + (-lr) * bi) x b
+                else
+                    x <- Array.init 4 (fun i -> x.[i] + (-lr * g.[i]) / a.[i])
+                Expect.sequenceEqual ours.[k] x $"RMSprop params after step {k + 1}"
+            // Adam (torch/optim/adam.py 1.13): β1 is read from the group at every step, bias correction included.
+            let beta1s = [| 0.9; 0.9; 0.9; 0.5; 0.5; 0.95; 0.95; 0.9 |]
+            let lr, beta2, eps = 0.01, 0.999, 1e-8
+            use q = param initial
+            use adam = new Adam([ q ], lr, FusedMultiplyAdd = false, SquareRootOverride = Func<_, _>(exactSqrt))
+            let oursAdam = stepWith adam q grads (fun k -> adam.Beta1 <- beta1s.[k])
+            let mutable x, m, v = Array.copy initial, Array.zeroCreate 4, Array.zeroCreate 4
+            for k in 0 .. grads.Length - 1 do
+                let g, b1, t = grads.[k], beta1s.[k], float (k + 1)
+                m <- Array.map2 (fun mi gi -> mi * b1 + (1.0 - b1) * gi) m g
+                v <- Array.map2 (fun vi gi -> vi * beta2 + (1.0 - beta2) * gi * gi) v g
+                let stepSize = lr / (1.0 - Math.Pow(b1, t))
+                let c2 = Math.Sqrt(1.0 - Math.Pow(beta2, t))
+                x <- Array.init 4 (fun i -> x.[i] + (-stepSize * m.[i]) / (Math.Sqrt v.[i] / c2 + eps))
+                Expect.sequenceEqual oursAdam.[k] x $"Adam params after step {k + 1} (β1 = {b1})"
+    ]
+
+// ---------------------------------------------------------------------------------------------
+// The reference files' schema: every case runs, an unrunnable one is one failing test
+
+/// PyTorch 1.13's single-tensor Adam (amsgrad off, no weight decay) spelled out in float64: the
+/// fused flavour rounds add(alpha) and addcmul once (Math.FusedMultiplyAdd, as libtorch's kernels on
+/// FMA hardware, reference README), the plain one twice; addcdiv is x + (s·y)/z in both. Returns the
+/// parameters, exp_avg and exp_avg_sq after each step and the gradient and loss of each step for the
+/// loss 0.5·‖p‖² (gradient p: a parameter-dependent case).
+let private adamOnHalfSquareNorm (fused: bool) (lr: float) (initial: float[]) (steps: int) =
+    let beta1, beta2, eps = 0.9, 0.999, 1e-8
+    let addScaled (x: float) (s: float) (y: float) = if fused then Math.FusedMultiplyAdd(s, y, x) else x + s * y
+    let addProduct (x: float) (s: float) (y: float) (z: float) = if fused then Math.FusedMultiplyAdd(s * y, z, x) else x + s * y * z
+    let mutable p, m, v = Array.copy initial, Array.zeroCreate initial.Length, Array.zeroCreate initial.Length
+    let ps, ms, vs, gs, losses = ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray(), ResizeArray()
+    for k in 1 .. steps do
+        let g = Array.copy p
+        gs.Add g
+        losses.Add(0.5 * Array.sumBy (fun x -> x * x) p)
+        m <- Array.map2 (fun mi gi -> addScaled (mi * beta1) (1.0 - beta1) gi) m g
+        v <- Array.map2 (fun vi gi -> addProduct (vi * beta2) (1.0 - beta2) gi gi) v g
+        let stepSize = lr / (1.0 - Math.Pow(beta1, float k))
+        let c2 = Math.Sqrt(1.0 - Math.Pow(beta2, float k))
+        p <- Array.init p.Length (fun i -> p.[i] + (-stepSize * m.[i]) / (Math.Sqrt v.[i] / c2 + eps))
+        ps.Add p; ms.Add m; vs.Add v
+    ps.ToArray(), ms.ToArray(), vs.ToArray(), gs.ToArray(), losses.ToArray()
+
+let private jsonRows (rows: float[][]) = JsonArray([| for r in rows -> JsonArray([| for x in r -> JsonValue.Create x :> JsonNode |]) :> JsonNode |])
+
+/// A temporary copy of a reference file with only its first `keep` runs, edited by `change`.
+let private editedCopy (rf: ReferenceFile) (keep: int) (change: JsonObject -> unit) =
+    let root = JsonNode.Parse(IO.File.ReadAllText(IO.Path.Combine(Reference.dir, rf.File))).AsObject()
+    let runs = root.["runs"].AsArray()
+    while runs.Count > keep do runs.RemoveAt(runs.Count - 1)
+    change root
+    let dir = IO.Path.Combine(IO.Path.GetTempPath(), $"reference-{Guid.NewGuid():N}")
+    IO.Directory.CreateDirectory dir |> ignore
+    let path = IO.Path.Combine(dir, rf.File)
+    IO.File.WriteAllText(path, root.ToJsonString())
+    path
+
+/// Runs a test list with Expecto's own evaluator and returns (name, result) per test.
+let private evaluate (tests: Test) =
+    Impl.evalTests { Tests.defaultConfig with printer = Impl.TestPrinters.silent; runInParallel = false } tests
+    |> Async.RunSynchronously
+    |> List.map (fun (t, summary) -> String.Join("/", t.name), summary.result)
+
+[<Tests>]
+let referenceSchema =
+    testSequenced <| testList "Optim.reference files (schema): every case runs; one that cannot is one failing test" [
+        testCase "a parameter-dependent case (Adam on 0.5·‖p‖², grads_used computed here) is fed from grads_used, bit for bit in both flavours" <| fun () ->
+            for rf in referenceFiles do
+                let path =
+                    editedCopy rf 1 (fun root ->
+                        let initial = root.["initial_params"].AsArray() |> Seq.map (fun x -> x.GetValue<float>()) |> Array.ofSeq
+                        let ps, ms, vs, gs, losses = adamOnHalfSquareNorm rf.Fused 0.05 initial 100
+                        root.["gradient_cases"].AsObject().["half_square_norm"] <-
+                            JsonObject(dict [ "description", JsonValue.Create "loss 0.5·dot(x, x) at the params before step k; its gradient is x" :> JsonNode ])
+                        let settings = JsonNode.Parse """{"lr": 0.05, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0, "amsgrad": false, "maximize": false, "foreach": false}"""
+                        let run =
+                            JsonObject(
+                                dict [ "name", JsonValue.Create "adam_half_square_norm" :> JsonNode
+                                       "optimizer", JsonValue.Create "Adam"
+                                       "case", JsonValue.Create "half_square_norm"
+                                       "settings", settings
+                                       "params", jsonRows ps
+                                       "state", JsonObject(dict [ "exp_avg", jsonRows ms :> JsonNode; "exp_avg_sq", jsonRows vs ])
+                                       "grads_used", jsonRows gs
+                                       "loss", JsonArray([| for l in losses -> JsonValue.Create l :> JsonNode |]) ])
+                        root.["runs"].AsArray().Add run)
+                let file = loadFrom rf path
+                match file with
+                | Error why -> failtest why
+                | Ok f ->
+                    let run = f.Runs |> List.find (fun r -> r.Case = "half_square_norm")
+                    Expect.isTrue run.FromGradsUsed "fed from grads_used"
+                    Expect.isEmpty f.Unrunnable "every run can be run"
+                let results = evaluate (trajectoryTests rf file)
+                Expect.equal results.Length 4 $"{rf.File}: two tests for each of the two runs: {results}"
+                Expect.isTrue (results |> List.exists (fun (n, _) -> n.Contains "adam_half_square_norm · half_square_norm (grads_used)"))
+                    "the parameter-dependent run has its tests"
+                for (name, result) in results do
+                    Expect.isTrue result.isPassed $"{name}: {result}"
+
+        testCase "a case of an unknown kind (no gradients, runs without grads_used) is one failing test naming it; the others still run" <| fun () ->
+            let rf = referenceFiles.Head
+            let path =
+                editedCopy rf 2 (fun root ->
+                    root.["gradient_cases"].AsObject().["mystery"] <- JsonObject(dict [ "description", JsonValue.Create "a kind these tests do not know" :> JsonNode ])
+                    let copy = root.["runs"].AsArray().[0].DeepClone().AsObject()
+                    copy.["name"] <- JsonValue.Create "mystery_run"
+                    copy.["case"] <- JsonValue.Create "mystery"
+                    root.["runs"].AsArray().Add copy)
+            let file = loadFrom rf path
+            let results = evaluate (trajectoryTests rf file)
+            let failed = results |> List.filter (fun (_, r) -> not r.isPassed)
+            Expect.equal results.Length 5 $"two tests for each runnable run and one for the other: {results}"
+            match failed with
+            | [ name, result ] ->
+                Expect.stringContains name "mystery_run · mystery" "the failing test names the run and its case"
+                Expect.isTrue result.isFailed $"a failure, not an error: {result}"
+                let message = match result with Impl.TestResult.Failed m -> m | r -> string r
+                for fragment in [ "mystery"; "grads_used"; "parameter-dependent" ] do
+                    Expect.stringContains message fragment "the message says why"
+            | other -> failtestf "expected exactly one failing test, got %A" other
+            let unreadable = IO.Path.Combine(IO.Path.GetDirectoryName path, "missing.json")
+            match evaluate (trajectoryTests rf (loadFrom rf unreadable)) with
+            | [ _, result ] -> Expect.isTrue result.isFailed "an unreadable file is one failing test too"
+            | other -> failtestf "expected one test for an unreadable file, got %A" other
     ]

@@ -33,7 +33,7 @@ let tests =
             TorchRuntime.Initialize(0L) |> ignore
             let split, source = TestData.trainingSplit 2048
             use data = TensorDataset.FromMnist(split)
-            use model = Architectures.Mlp(MlpOptions.GradientStudy)
+            use model = Architectures.Mlp(MlpOptions.AdamVsRAdam)
             let history = Trainer.Fit(model, sgd model 0.1, data, TrainOptions(BatchSize = 64, Epochs = 2, MaxSteps = Nullable 60L, Seed = 0L))
             let first = history.StepLoss |> Seq.take 5 |> Seq.average
             let last = history.StepLoss |> Seq.skip 55 |> Seq.average

@@ -43,8 +43,8 @@ public sealed record MlpOptions(
     bool Bias = true,
     double? DropConnectKeep = null)
 {
-    /// <summary>The gradient-study MLP: 784→512→512→10 with ReLU.</summary>
-    public static MlpOptions GradientStudy { get; } = new([784, 512, 512, 10]);
+    /// <summary>The Adam-vs-RAdam study's MLP: 784→512→512→10 with ReLU.</summary>
+    public static MlpOptions AdamVsRAdam { get; } = new([784, 512, 512, 10]);
 }
 
 /// <summary>The networks of the seminars, built as <see cref="Network"/>s with named layers.</summary>

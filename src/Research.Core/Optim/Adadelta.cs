@@ -25,7 +25,7 @@ public sealed class Adadelta : Optimizer
     /// <exception cref="ArgumentException">A hyperparameter outside its range (the message names it).</exception>
     public Adadelta(IEnumerable<Parameter> parameters, double learningRate = 1.0, double rho = 0.9, double eps = 1e-6,
         double weightDecay = 0, bool maximize = false)
-        : base("Adadelta", parameters, learningRate)
+        : base(OptimizerKind.Adadelta, parameters, learningRate)
     {
         Require(rho >= 0 && rho <= 1, nameof(rho), "rho", "0 <= rho <= 1", rho);
         RequireFiniteNonNegative(eps, nameof(eps), "eps");

@@ -28,7 +28,7 @@ public sealed class Adagrad : Optimizer
     /// <exception cref="ArgumentException">A hyperparameter outside its range (the message names it).</exception>
     public Adagrad(IEnumerable<Parameter> parameters, double learningRate = 1e-2, double lrDecay = 0,
         double weightDecay = 0, double initialAccumulatorValue = 0, double eps = 1e-10, bool maximize = false)
-        : base("Adagrad", parameters, learningRate)
+        : base(OptimizerKind.Adagrad, parameters, learningRate)
     {
         RequireFiniteNonNegative(lrDecay, nameof(lrDecay), "lr_decay");
         RequireFiniteNonNegative(weightDecay, nameof(weightDecay), "weight_decay");

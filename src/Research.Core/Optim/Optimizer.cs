@@ -38,38 +38,42 @@ public abstract class Optimizer : IDisposable, Research.Core.Training.IOptimizer
     bool _disposed;
 
     /// <summary>Checks the parameters and the learning rate; subclasses check the rest.</summary>
-    /// <param name="name">PyTorch's class name of the optimizer (e.g. "Adam").</param>
+    /// <param name="kind">Which optimizer this is (its name is PyTorch's class name, e.g. "Adam").</param>
     /// <param name="parameters">The parameters to optimise (at least one, no repeats, none null).</param>
     /// <param name="learningRate">Initial learning rate, ≥ 0 and finite.</param>
     /// <exception cref="ArgumentException">An empty or repeated parameter list, or a bad learning rate.</exception>
-    protected Optimizer(string name, IEnumerable<Parameter> parameters, double learningRate)
+    protected Optimizer(OptimizerKind kind, IEnumerable<Parameter> parameters, double learningRate)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        Name = name;
+        Kind = kind;
+        Name = kind.ToString();
         _parameters = parameters.ToArray();
         if (_parameters.Length == 0)
             throw new ArgumentException(
-                $"{name}: expected at least one parameter, got an empty sequence. Pass model.parameters() " +
+                $"{Name}: expected at least one parameter, got an empty sequence. Pass model.parameters() " +
                 "(and check that the model has trainable parameters).", nameof(parameters));
         for (int i = 0; i < _parameters.Length; i++)
         {
             var p = _parameters[i] ?? throw new ArgumentException(
-                $"{name}: parameter {i} is null; expected only non-null parameters.", nameof(parameters));
+                $"{Name}: parameter {i} is null; expected only non-null parameters.", nameof(parameters));
             if (!_index.TryAdd(p, i))
                 throw new ArgumentException(
-                    $"{name}: parameter {i} is the same object as parameter {_index[p]}; expected each parameter " +
+                    $"{Name}: parameter {i} is the same object as parameter {_index[p]}; expected each parameter " +
                     "once (a repeated parameter would be updated twice per step). Remove the duplicate.",
                     nameof(parameters));
         }
         _state = new ParameterState?[_parameters.Length];
         if (!(learningRate >= 0) || double.IsInfinity(learningRate))
-            throw new ArgumentException($"{name}: lr: expected a finite value >= 0, got {learningRate}.",
+            throw new ArgumentException($"{Name}: lr: expected a finite value >= 0, got {learningRate}.",
                 nameof(learningRate));
         _learningRate = learningRate;
     }
 
+    /// <summary>Which optimizer this is.</summary>
+    public OptimizerKind Kind { get; }
+
     /// <summary>PyTorch's class name of this optimizer ("SGD", "Adagrad", "Adadelta", "RMSprop",
-    /// "Adam", "AdamW" or "RAdam").</summary>
+    /// "Adam", "AdamW" or "RAdam"): <see cref="Kind"/> as text.</summary>
     public string Name { get; }
 
     /// <summary>The parameters, in the order given to the constructor.</summary>

@@ -6,47 +6,81 @@ using TorchSharp.Modules;
 namespace Research.Core.Optim;
 
 /// <summary>
-/// Builds an <see cref="Optimizer"/> from a name and a dictionary of hyperparameters under
-/// PyTorch's names, as read from a configuration file.
+/// Builds an <see cref="Optimizer"/> from its <see cref="OptimizerKind"/> (or its name, as read from a
+/// configuration file) and a dictionary of hyperparameters under PyTorch's names.
 /// </summary>
 public static class Optimizers
 {
-    /// <summary>The optimizer names <see cref="Create"/> accepts (case-insensitive), with the
-    /// hyperparameter keys each takes besides "lr" and "fused_multiply_add".</summary>
+    static readonly Dictionary<OptimizerKind, IReadOnlyList<string>> Keys = new()
+    {
+        [OptimizerKind.SGD] = ["momentum", "dampening", "weight_decay", "nesterov", "maximize"],
+        [OptimizerKind.Adagrad] = ["lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize"],
+        [OptimizerKind.Adadelta] = ["rho", "eps", "weight_decay", "maximize"],
+        [OptimizerKind.RMSprop] = ["alpha", "eps", "weight_decay", "momentum", "centered", "maximize"],
+        [OptimizerKind.Adam] = ["betas", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize"],
+        [OptimizerKind.AdamW] = ["betas", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize"],
+        [OptimizerKind.RAdam] = ["betas", "beta1", "beta2", "eps", "weight_decay", "maximize"],
+    };
+
+    /// <summary>The optimizer names the string overload of <c>Create</c> accepts (case-insensitive),
+    /// with the hyperparameter keys each takes besides "lr" and "fused_multiply_add".</summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<string>> Known { get; } =
-        new Dictionary<string, IReadOnlyList<string>>(StringComparer.OrdinalIgnoreCase)
-        {
-            ["SGD"] = ["momentum", "dampening", "weight_decay", "nesterov", "maximize"],
-            ["Adagrad"] = ["lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize"],
-            ["Adadelta"] = ["rho", "eps", "weight_decay", "maximize"],
-            ["RMSprop"] = ["alpha", "eps", "weight_decay", "momentum", "centered", "maximize"],
-            ["Adam"] = ["betas", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize"],
-            ["AdamW"] = ["betas", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize"],
-            ["RAdam"] = ["betas", "beta1", "beta2", "eps", "weight_decay", "maximize"],
-        };
+        new Dictionary<string, IReadOnlyList<string>>(
+            Keys.Select(kv => KeyValuePair.Create(kv.Key.ToString(), kv.Value)), StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// The kind named <paramref name="name"/> ("SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW",
+    /// "RAdam"; case-insensitive, surrounding spaces ignored), as read from a configuration file.
+    /// </summary>
+    /// <param name="name">Optimizer name.</param>
+    /// <exception cref="ArgumentException">Not one of the names (the message lists them).</exception>
+    public static OptimizerKind ParseKind(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        // Not Enum.TryParse: it would also accept numbers ("4") and comma lists of names.
+        foreach (var kind in Enum.GetValues<OptimizerKind>())
+            if (string.Equals(kind.ToString(), name.Trim(), StringComparison.OrdinalIgnoreCase))
+                return kind;
+        throw new ArgumentException(
+            $"optimizer name: expected one of {string.Join(", ", Enum.GetNames<OptimizerKind>())} (case-insensitive), " +
+            $"got '{name}'.", nameof(name));
+    }
 
     /// <summary>
     /// Creates optimizer <paramref name="name"/> ("SGD", "Adagrad", "Adadelta", "RMSprop", "Adam",
-    /// "AdamW", "RAdam"; case-insensitive) over <paramref name="parameters"/>. Missing
-    /// hyperparameters take PyTorch 1.13's defaults (SGD has none for "lr", which is then required).
+    /// "AdamW", "RAdam"; case-insensitive) over <paramref name="parameters"/>: the form for configuration
+    /// files. See <see cref="Create(OptimizerKind, IEnumerable{Parameter}, IDictionary{string, object}?)"/>.
     /// </summary>
     /// <param name="name">Optimizer name.</param>
+    /// <param name="parameters">Parameters to optimise.</param>
+    /// <param name="hyperparameters">Values under PyTorch's keys (see the other overload). Null: all defaults.</param>
+    /// <exception cref="ArgumentException">An unknown name (the message lists the valid ones) or key, a value
+    /// of the wrong type, a missing SGD learning rate, or a value out of range.</exception>
+    public static Optimizer Create(string name, IEnumerable<Parameter> parameters,
+        IDictionary<string, object>? hyperparameters = null) =>
+        Create(ParseKind(name), parameters, hyperparameters);
+
+    /// <summary>
+    /// Creates the optimizer <paramref name="kind"/> over <paramref name="parameters"/>. Missing
+    /// hyperparameters take PyTorch 1.13's defaults (SGD has none for "lr", which is then required).
+    /// </summary>
+    /// <param name="kind">Which optimizer.</param>
     /// <param name="parameters">Parameters to optimise.</param>
     /// <param name="hyperparameters">Values under PyTorch's keys ("lr", "momentum", "betas", …; "betas"
     /// as a two-element array or as "beta1"/"beta2"; plus "fused_multiply_add"). Numbers may be any
     /// numeric type or a <see cref="JsonElement"/>; flags a bool or a JSON true/false. Null: all defaults.</param>
-    /// <exception cref="ArgumentException">An unknown name or key, a value of the wrong type, a missing
+    /// <exception cref="ArgumentException">An unknown kind or key, a value of the wrong type, a missing
     /// SGD learning rate, or a value out of range.</exception>
-    public static Optimizer Create(string name, IEnumerable<Parameter> parameters,
+    public static Optimizer Create(OptimizerKind kind, IEnumerable<Parameter> parameters,
         IDictionary<string, object>? hyperparameters = null)
     {
-        ArgumentNullException.ThrowIfNull(name);
+        if (!Keys.TryGetValue(kind, out var keys))
+            throw new ArgumentException(
+                $"optimizer kind: expected one of {string.Join(", ", Enum.GetNames<OptimizerKind>())}, got {(int)kind}.",
+                nameof(kind));
+        var canonical = kind.ToString();
         var h = new Dictionary<string, object>(hyperparameters ?? new Dictionary<string, object>(),
             StringComparer.Ordinal);
-        if (!Known.TryGetValue(name.Trim(), out var keys))
-            throw new ArgumentException(
-                $"optimizer name: expected one of {string.Join(", ", Known.Keys)}, got '{name}'.", nameof(name));
-        var canonical = Known.Keys.First(k => string.Equals(k, name.Trim(), StringComparison.OrdinalIgnoreCase));
         foreach (var key in h.Keys)
             if (key != "lr" && key != "fused_multiply_add" && !keys.Contains(key))
                 throw new ArgumentException(
@@ -69,9 +103,9 @@ public static class Optimizers
         }
 
         Optimizer opt;
-        switch (canonical)
+        switch (kind)
         {
-            case "SGD":
+            case OptimizerKind.SGD:
                 if (!h.ContainsKey("lr"))
                     throw new ArgumentException(
                         "SGD: lr: expected a learning rate (PyTorch 1.13's SGD has no default), got none. Add \"lr\".",
@@ -79,26 +113,26 @@ public static class Optimizers
                 opt = new Sgd(parameters, D("lr", 0), D("momentum", 0), D("dampening", 0), D("weight_decay", 0),
                     B("nesterov", false), B("maximize", false));
                 break;
-            case "Adagrad":
+            case OptimizerKind.Adagrad:
                 opt = new Adagrad(parameters, D("lr", 1e-2), D("lr_decay", 0), D("weight_decay", 0),
                     D("initial_accumulator_value", 0), D("eps", 1e-10), B("maximize", false));
                 break;
-            case "Adadelta":
+            case OptimizerKind.Adadelta:
                 opt = new Adadelta(parameters, D("lr", 1.0), D("rho", 0.9), D("eps", 1e-6), D("weight_decay", 0),
                     B("maximize", false));
                 break;
-            case "RMSprop":
+            case OptimizerKind.RMSprop:
                 opt = new RmsProp(parameters, D("lr", 1e-2), D("alpha", 0.99), D("eps", 1e-8), D("weight_decay", 0),
                     D("momentum", 0), B("centered", false), B("maximize", false));
                 break;
-            case "Adam":
+            case OptimizerKind.Adam:
             {
                 var (b1, b2) = Betas();
                 opt = new Adam(parameters, D("lr", 1e-3), b1, b2, D("eps", 1e-8), D("weight_decay", 0),
                     B("amsgrad", false), B("maximize", false));
                 break;
             }
-            case "AdamW":
+            case OptimizerKind.AdamW:
             {
                 var (b1, b2) = Betas();
                 opt = new AdamW(parameters, D("lr", 1e-3), b1, b2, D("eps", 1e-8), D("weight_decay", 1e-2),

@@ -19,9 +19,10 @@ namespace Research.Core.Optim;
 /// p ← p − ((m̂·lr)·(√(1 − β2^t)/(√v + eps)))·r_t; otherwise p ← p − m̂·lr (v is still updated).
 /// With β2 = 0.999 steps 1–5 are un-rectified and step 6 is the first rectified one.</para>
 /// <para>State: "exp_avg" (m), "exp_avg_sq" (v). <see cref="Rho"/> and <see cref="Rectification"/>
-/// give ρ_t and r_t for any step.</para>
+/// give ρ_t and r_t for any step. Hyperparameters, state and moment updates are
+/// <see cref="AdamFamily"/>'s; this class supplies the rectified parameter step.</para>
 /// </remarks>
-public sealed class RAdam : Optimizer
+public sealed class RAdam : AdamFamily
 {
     /// <summary>Creates the optimizer with PyTorch 1.13's defaults.</summary>
     /// <param name="parameters">Parameters to optimise.</param>
@@ -35,30 +36,10 @@ public sealed class RAdam : Optimizer
     /// <exception cref="ArgumentException">A hyperparameter outside its range (the message names it).</exception>
     public RAdam(IEnumerable<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
         double eps = 1e-8, double weightDecay = 0, bool maximize = false)
-        : base("RAdam", parameters, learningRate)
+        : base(OptimizerKind.RAdam, parameters, learningRate, beta1, beta2, eps, weightDecay, amsgrad: false, maximize,
+            decoupledWeightDecay: false)
     {
-        AdamCore.Validate(Name, beta1, beta2, eps, weightDecay);
-        Beta1 = beta1;
-        Beta2 = beta2;
-        Eps = eps;
-        WeightDecay = weightDecay;
-        Maximize = maximize;
     }
-
-    /// <summary>Decay of the first moment.</summary>
-    public double Beta1 { get; }
-
-    /// <summary>Decay of the second moment.</summary>
-    public double Beta2 { get; }
-
-    /// <summary>Term added to √v.</summary>
-    public double Eps { get; }
-
-    /// <summary>L2 penalty coefficient added to the gradient.</summary>
-    public double WeightDecay { get; }
-
-    /// <summary>Whether the objective is maximised.</summary>
-    public bool Maximize { get; }
 
     /// <summary>The rectification threshold: the adaptive step is used when ρ_t exceeds it (PyTorch: 5).</summary>
     public const double RhoThreshold = 5.0;
@@ -84,43 +65,29 @@ public sealed class RAdam : Optimizer
     }
 
     /// <inheritdoc/>
-    public override IReadOnlyList<string> StateNames => ["exp_avg", "exp_avg_sq"];
-
-    /// <inheritdoc/>
     protected override IEnumerable<KeyValuePair<string, object>> DescribeHyperparameters() =>
     [
         new("betas", new[] { Beta1, Beta2 }), new("eps", Eps), new("weight_decay", WeightDecay),
         new("maximize", Maximize),
     ];
 
-    /// <inheritdoc/>
-    protected override void Update(Tensor parameter, Tensor grad, ParameterState state)
+    /// <summary>RAdam's step (PyTorch 1.13 <c>_single_tensor_radam</c> after the moments): m̂ = m/(1 − β1^t);
+    /// if ρ_t &gt; 5, p ← p − ((m̂·lr)·(√(1 − β2^t)/(√v + eps)))·r_t, else p ← p − m̂·lr.</summary>
+    /// <param name="parameter">The parameter to update in place.</param>
+    /// <param name="state">Its state, with "exp_avg" and "exp_avg_sq" updated for this step.</param>
+    protected override void StepParameter(Tensor parameter, ParameterState state)
     {
-        if (!state.Has("exp_avg"))
-        {
-            state.Create("exp_avg", zeros_like(parameter));
-            state.Create("exp_avg_sq", zeros_like(parameter));
-        }
-        var expAvg = state["exp_avg"];
-        var expAvgSq = state["exp_avg_sq"];
-        var g = Maximize ? grad.neg() : grad;
-        if (WeightDecay != 0) g = AddScaled(g, parameter, WeightDecay, FusedMultiplyAdd);
-        Scale_(expAvg, Beta1);
-        AddScaled_(expAvg, g, 1 - Beta1, FusedMultiplyAdd);
-        Scale_(expAvgSq, Beta2);
-        AddProduct_(expAvgSq, g, g, 1 - Beta2, FusedMultiplyAdd);
-
         double t = state.Step;
         double biasCorrection1 = 1 - Math.Pow(Beta1, t);
         double biasCorrection2 = 1 - Math.Pow(Beta2, t);
-        var biasCorrectedExpAvg = Divided(expAvg, biasCorrection1);
+        var biasCorrectedExpAvg = Divided(state["exp_avg"], biasCorrection1);
         double rhoInf = 2 / (1 - Beta2) - 1;
         double rhoT = rhoInf - 2 * t * Math.Pow(Beta2, t) / biasCorrection2;
         var stepTensor = Scaled(biasCorrectedExpAvg, LearningRate);
         if (rhoT > RhoThreshold)
         {
             double rect = Math.Sqrt((rhoT - 4) * (rhoT - 2) * rhoInf / ((rhoInf - 4) * (rhoInf - 2) * rhoT));
-            var expAvgSqSqrt = Sqrt(expAvgSq);
+            var expAvgSqSqrt = Sqrt(state["exp_avg_sq"]);
             AddScalar_(expAvgSqSqrt, Eps);
             var adaptiveLr = ScalarOver(Math.Sqrt(biasCorrection2), expAvgSqSqrt);
             stepTensor.mul_(adaptiveLr);

@@ -15,8 +15,14 @@ namespace Research.Core.Optim;
 /// g ← g + weight_decay·p; v ← α·v + (1 − α)·g²; centred: m ← α·m + (1 − α)·g, a = √(v − m²), else
 /// a = √v; a ← a + eps; with momentum μ &gt; 0: b ← μ·b + g/a, p ← p − lr·b; else p ← p − lr·g/a.</para>
 /// <para>State: "square_avg" (v), "grad_avg" (m, centred only), "momentum_buffer" (b, momentum &gt; 0 only).</para>
+/// <para>The momentum may change between steps (<see cref="IMomentum"/>, e.g. cycled by
+/// <see cref="Schedules.CyclicLR"/>); μ is read at each step, as in PyTorch 1.13. A step with μ = 0
+/// does not touch a buffer made earlier, which a later step with μ &gt; 0 continues. PyTorch 1.13
+/// creates the buffer only on a parameter's first step and only if μ &gt; 0 then, so raising μ from 0
+/// later fails there (KeyError 'momentum_buffer'); here the buffer is then created as zeros on the
+/// first step with μ &gt; 0, which is the buffer PyTorch would have had from the start.</para>
 /// </remarks>
-public sealed class RmsProp : Optimizer
+public sealed class RmsProp : Optimizer, IMomentum
 {
     /// <summary>Creates the optimizer with PyTorch 1.13's defaults (TorchSharp's own RMSProp
     /// defaults to lr 1e-3; PyTorch's is 1e-2).</summary>
@@ -31,7 +37,7 @@ public sealed class RmsProp : Optimizer
     /// <exception cref="ArgumentException">A hyperparameter outside its range (the message names it).</exception>
     public RmsProp(IEnumerable<Parameter> parameters, double learningRate = 1e-2, double alpha = 0.99, double eps = 1e-8,
         double weightDecay = 0, double momentum = 0, bool centered = false, bool maximize = false)
-        : base("RMSprop", parameters, learningRate)
+        : base(OptimizerKind.RMSprop, parameters, learningRate)
     {
         Require(alpha >= 0 && double.IsFinite(alpha), nameof(alpha), "alpha", "a finite value >= 0 (usually just below 1)", alpha);
         RequireFiniteNonNegative(eps, nameof(eps), "eps");
@@ -40,7 +46,7 @@ public sealed class RmsProp : Optimizer
         Alpha = alpha;
         Eps = eps;
         WeightDecay = weightDecay;
-        Momentum = momentum;
+        _momentum = momentum;
         Centered = centered;
         Maximize = maximize;
     }
@@ -54,8 +60,20 @@ public sealed class RmsProp : Optimizer
     /// <summary>L2 penalty coefficient added to the gradient.</summary>
     public double WeightDecay { get; }
 
-    /// <summary>Momentum factor.</summary>
-    public double Momentum { get; }
+    /// <summary>Momentum factor μ ≥ 0, read at every step; settable between steps with the
+    /// constructor's check.</summary>
+    /// <exception cref="ArgumentException">A negative or non-finite value.</exception>
+    public double Momentum
+    {
+        get => _momentum;
+        set
+        {
+            RequireFiniteNonNegative(value, nameof(value), "momentum");
+            _momentum = value;
+        }
+    }
+
+    double _momentum;
 
     /// <summary>Whether the centred form is used.</summary>
     public bool Centered { get; }
@@ -105,7 +123,9 @@ public sealed class RmsProp : Optimizer
         AddScalar_(avg, Eps);
         if (Momentum > 0)
         {
-            var buf = state["momentum_buffer"];
+            var buf = state.Has("momentum_buffer")
+                ? state["momentum_buffer"]
+                : state.Create("momentum_buffer", zeros_like(parameter));
             Scale_(buf, Momentum);
             AddQuotient_(buf, g, avg, 1);
             AddScaled_(parameter, buf, -LearningRate, FusedMultiplyAdd);

@@ -15,8 +15,14 @@ namespace Research.Core.Optim;
 /// <para>Momentum as in Sutskever et al., "On the importance of initialization and momentum in deep
 /// learning", ICML 2013 (PyTorch's form, which scales the whole velocity by lr); Nesterov's variant
 /// as implemented by PyTorch. State: "momentum_buffer" (only when momentum ≠ 0).</para>
+/// <para>The momentum may change between steps (<see cref="IMomentum"/>, e.g. cycled by
+/// <see cref="Schedules.CyclicLR"/>), with PyTorch 1.13's semantics (<c>SGD.step</c> and
+/// <c>_single_tensor_sgd</c>): μ is read at each step; a step with μ = 0 neither creates nor updates
+/// the buffer, but keeps one made earlier; the first step with μ ≠ 0 for a parameter without a
+/// buffer starts it as a copy of that step's (weight-decayed) gradient, b ← g, and a kept buffer
+/// continues as b ← μ·b + (1 − dampening)·g with the present μ.</para>
 /// </remarks>
-public sealed class Sgd : Optimizer
+public sealed class Sgd : Optimizer, IMomentum
 {
     /// <summary>Creates the optimizer; PyTorch 1.13 has no default learning rate for SGD.</summary>
     /// <param name="parameters">Parameters to optimise.</param>
@@ -29,7 +35,7 @@ public sealed class Sgd : Optimizer
     /// <exception cref="ArgumentException">A hyperparameter outside its range (the message names it).</exception>
     public Sgd(IEnumerable<Parameter> parameters, double learningRate, double momentum = 0, double dampening = 0,
         double weightDecay = 0, bool nesterov = false, bool maximize = false)
-        : base("SGD", parameters, learningRate)
+        : base(OptimizerKind.SGD, parameters, learningRate)
     {
         RequireFiniteNonNegative(momentum, nameof(momentum), "momentum");
         Require(double.IsFinite(dampening), nameof(dampening), "dampening", "a finite value", dampening);
@@ -38,15 +44,30 @@ public sealed class Sgd : Optimizer
             Require(momentum > 0 && dampening == 0, nameof(nesterov), "nesterov",
                 "momentum > 0 and dampening == 0 (Nesterov momentum requires a momentum and zero dampening)",
                 $"momentum={momentum}, dampening={dampening}", "Set a positive momentum and dampening 0, or nesterov=false.");
-        Momentum = momentum;
+        _momentum = momentum;
         Dampening = dampening;
         WeightDecay = weightDecay;
         Nesterov = nesterov;
         Maximize = maximize;
     }
 
-    /// <summary>Momentum factor μ.</summary>
-    public double Momentum { get; }
+    /// <summary>Momentum factor μ ≥ 0, read at every step; settable between steps with the
+    /// constructor's checks (see the remarks for what a change does to the buffer).</summary>
+    /// <exception cref="ArgumentException">A negative or non-finite value, or 0 with Nesterov momentum.</exception>
+    public double Momentum
+    {
+        get => _momentum;
+        set
+        {
+            RequireFiniteNonNegative(value, nameof(value), "momentum");
+            if (Nesterov)
+                Require(value > 0, nameof(value), "momentum", "a value > 0 (Nesterov momentum requires a momentum)", value,
+                    "Keep the momentum positive, or create the optimizer with nesterov=false.");
+            _momentum = value;
+        }
+    }
+
+    double _momentum;
 
     /// <summary>Dampening of the momentum.</summary>
     public double Dampening { get; }

@@ -1,18 +1,15 @@
+using Research.Core.Optim;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Research.Core.Training;
 
-/// <summary>What the training loop needs of an optimizer (the toolkit's own optimizers implement it).</summary>
-public interface IOptimizer
+/// <summary>What the training loop needs of an optimizer (the toolkit's own optimizers implement it).
+/// Its name and learning rate are the <see cref="ILearningRate"/> capability, so schedules accept
+/// any <see cref="IOptimizer"/>.</summary>
+public interface IOptimizer : ILearningRate
 {
-    /// <summary>Name as in PyTorch ("Adam", "RAdam", "SGD" …).</summary>
-    string Name { get; }
-
-    /// <summary>The learning rate the next <see cref="Step"/> uses; schedules set it.</summary>
-    double LearningRate { get; set; }
-
     /// <summary>Every hyperparameter by its PyTorch name, for manifests and reports.</summary>
     IReadOnlyDictionary<string, object> Hyperparameters { get; }
 

@@ -7,7 +7,7 @@ open System
 open System.IO
 open Expecto
 open Research.Core.Data
-open Research.Core.Capture
+open Research.Core.Studies.AdamVsRAdam
 open Research.Core.Traces
 open Research.Analysis
 open Research.Analysis.Studies.AdamVsRAdam
@@ -24,7 +24,7 @@ let private realMnist = lazy (Mnist.IsPresent())
 /// blobs when MNIST is absent), the 10x64 block recorded for 100 iterations, B = 300 resamples.
 let fastOptions : AdamVsRAdamOptions =
     { Capture =
-        GradientStudyConfig(Widths = [| 784; 128; 64; 10 |], TrainSteps = 100, RecordIterations = 100,
+        AdamVsRAdamConfig(Widths = [| 784; 128; 64; 10 |], TrainSteps = 100, RecordIterations = 100,
                             InputColumns = 64, TrainExamples = Nullable 6400, Device = "cpu")
       Analysis = { AnalysisOptions.Default with BootstrapResamples = 300; WeightsPerGroup = 60; MixtureRestarts = 1 }
       Traces = [] }

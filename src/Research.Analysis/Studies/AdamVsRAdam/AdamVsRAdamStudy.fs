@@ -3,13 +3,13 @@ namespace Research.Analysis.Studies.AdamVsRAdam
 open System
 open System.IO
 open Argu
-open Research.Core.Capture
+open Research.Core.Studies.AdamVsRAdam
 open Research.Analysis
 
 /// <summary>Everything the Adam-vs-RAdam study depends on.</summary>
 type AdamVsRAdamOptions =
     { /// Training and recording (Research.Core): model, optimizers, steps, recorded block.
-      Capture: GradientStudyConfig
+      Capture: AdamVsRAdamConfig
       /// The analysis: α, mixtures, bootstrap, early window.
       Analysis: AnalysisOptions
       /// Trace folders recorded elsewhere to analyse instead of training (absolute paths), with
@@ -48,7 +48,7 @@ module AdamVsRAdamStudy =
     /// bootstrap; full: every weight of each group.
     let defaults (tier: Tier) : AdamVsRAdamOptions =
         let analysis = AnalysisOptions.Default
-        { Capture = GradientStudyConfig()
+        { Capture = AdamVsRAdamConfig()
           Analysis = (match tier with Tier.Quick -> analysis | Tier.Full -> { analysis with WeightsPerGroup = Int32.MaxValue })
           Traces = [] }
 
@@ -81,8 +81,8 @@ module AdamVsRAdamStudy =
 
     /// A copy of a capture configuration with another seed, step count and recorded length (C#
     /// records have no `with` from F#; every property is copied).
-    let withCapture (seed: int64) (steps: int) (record: int) (c: GradientStudyConfig) : GradientStudyConfig =
-        GradientStudyConfig(
+    let withCapture (seed: int64) (steps: int) (record: int) (c: AdamVsRAdamConfig) : AdamVsRAdamConfig =
+        AdamVsRAdamConfig(
             Seed = seed, Widths = c.Widths, BatchSize = c.BatchSize, TrainSteps = steps, RecordIterations = record,
             OutputRows = c.OutputRows, InputColumns = c.InputColumns, Optimizers = c.Optimizers, TrainExamples = c.TrainExamples,
             Device = c.Device)
@@ -144,7 +144,7 @@ module AdamVsRAdamStudy =
                 ctx.Step "training and recording"
                 let traces = Path.Combine(ctx.Directory, "traces")
                 ctx.Info $"{config.Optimizers.Length} optimizers, {config.TrainSteps} steps each, first {config.RecordIterations} iterations recorded → traces/"
-                let runs = GradientStudy.Run(config, traces, ctx.Mnist.Train, ctx.Mnist.Test, ctx.Log)
+                let runs = AdamVsRAdamCapture.Run(config, traces, ctx.Mnist.Train, ctx.Mnist.Test, ctx.Log)
                 runs |> List.ofSeq, [ for c in runs -> c.TraceDirectory ]
             else [], [ for d, _ in o.Traces -> d ]
         ctx.Step "analysis"

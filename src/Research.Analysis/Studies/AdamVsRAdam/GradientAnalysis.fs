@@ -122,6 +122,10 @@ module GradientAnalysis =
         match trace.StatedMultiplier with
         | Some "r_t" -> radam ()
         | Some "lr_t/lr" -> schedule ()
+        | Some "r_t*lr_t/lr" ->
+            let r, _ = radam ()
+            let s, _ = schedule ()
+            Array.map2 (*) r s, "r_t · lr_t / lr (RAdam under a schedule)"
         | Some _ -> one ()
         | None ->
             match trace.Optimizer with

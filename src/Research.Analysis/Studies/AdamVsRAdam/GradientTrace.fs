@@ -38,7 +38,7 @@ type GradientTrace =
       Hashes: (string * string) list
       /// The manifest's "run" object as JSON text ("{}" for a minimal manifest).
       RunJson: string
-      /// The factor multiplying ψ_t in the update as the manifest states it ("1", "r_t", "lr_t/lr"),
+      /// The factor multiplying ψ_t in the update as the manifest states it ("1", "r_t", "lr_t/lr", "r_t*lr_t/lr"),
       /// None when the manifest does not say (a minimal manifest).
       StatedMultiplier: string option
       /// Status of the trace ("complete" or "incomplete").
@@ -141,14 +141,14 @@ module GradientTrace =
                 match run["adaptive_lr_multiplier"] with
                 | :? JsonValue as v when v.GetValueKind() = Text.Json.JsonValueKind.String ->
                     match v.GetValue<string>() with
-                    | "1" | "r_t" | "lr_t/lr" as m -> Some m
+                    | "1" | "r_t" | "lr_t/lr" | "r_t*lr_t/lr" as m -> Some m
                     | other ->
                         invalidArg (nameof directory)
-                            $"{manifest}: run.adaptive_lr_multiplier: expected \"1\", \"r_t\" or \"lr_t/lr\", got \"{other}\""
+                            $"{manifest}: run.adaptive_lr_multiplier: expected \"1\", \"r_t\", \"lr_t/lr\" or \"r_t*lr_t/lr\", got \"{other}\""
                 | null -> None
                 | other ->
                     invalidArg (nameof directory)
-                        $"{manifest}: run.adaptive_lr_multiplier: expected a string (\"1\", \"r_t\" or \"lr_t/lr\"), got {other.ToJsonString()}"
+                        $"{manifest}: run.adaptive_lr_multiplier: expected a string (\"1\", \"r_t\", \"lr_t/lr\" or \"r_t*lr_t/lr\"), got {other.ToJsonString()}"
         { Label = label
           Optimizer = optimizer
           Directory = Path.GetFullPath directory

@@ -11,7 +11,7 @@ public sealed class ExponentialLR : LearningRateSchedule
     /// <param name="optimizer">The optimizer whose learning rate is scheduled.</param>
     /// <param name="gamma">Multiplicative factor γ ≥ 0 per step.</param>
     /// <exception cref="ArgumentException">γ negative or not finite.</exception>
-    public ExponentialLR(Optimizer optimizer, double gamma) : base(optimizer, "ExponentialLR")
+    public ExponentialLR(ILearningRate optimizer, double gamma) : base(optimizer, "ExponentialLR")
     {
         if (!(gamma >= 0) || double.IsInfinity(gamma))
             throw new ArgumentException($"ExponentialLR: gamma: expected a finite value >= 0, got {gamma}.", nameof(gamma));

@@ -22,7 +22,7 @@ public sealed class ExponentialRangeTest : LearningRateSchedule
     /// <param name="endLearningRate">Rate end_lr &gt; 0 reached after <paramref name="steps"/> steps (e.g. 10).</param>
     /// <param name="steps">Number of steps from start_lr to end_lr, ≥ 1.</param>
     /// <exception cref="ArgumentException">A rate that is not finite and positive, or steps &lt; 1.</exception>
-    public ExponentialRangeTest(Optimizer optimizer, double startLearningRate, double endLearningRate, int steps)
+    public ExponentialRangeTest(ILearningRate optimizer, double startLearningRate, double endLearningRate, int steps)
         : base(optimizer, "ExponentialRangeTest")
     {
         if (!(startLearningRate > 0) || double.IsInfinity(startLearningRate))

@@ -1,7 +1,8 @@
 namespace Research.Core.Optim.Schedules;
 
 /// <summary>
-/// A learning-rate schedule acting on an <see cref="Optimizer"/>, with PyTorch 1.13's
+/// A learning-rate schedule acting on any optimizer with a settable learning rate
+/// (<see cref="ILearningRate"/>: every toolkit optimizer and every <c>Training.IOptimizer</c>), with PyTorch 1.13's
 /// <c>torch.optim.lr_scheduler</c> conventions: constructing the schedule sets the learning rate of
 /// the first optimizer step, and <see cref="Step"/> is called once after each optimizer step (or
 /// epoch), setting the rate for the next one.
@@ -13,8 +14,9 @@ namespace Research.Core.Optim.Schedules;
 /// </remarks>
 public interface ILearningRateSchedule
 {
-    /// <summary>The optimizer whose learning rate this schedule sets.</summary>
-    Optimizer Optimizer { get; }
+    /// <summary>The optimizer whose learning rate this schedule sets (schedules that change more,
+    /// such as <see cref="CyclicLR"/> with momentum cycling, ask for further capabilities).</summary>
+    ILearningRate Optimizer { get; }
 
     /// <summary>PyTorch's class name of the schedule (e.g. "StepLR").</summary>
     string Name { get; }

@@ -13,13 +13,13 @@ public class LambdaLR : LearningRateSchedule
     /// <param name="lambda">The multiplicative factor λ(k) for step count k = 0, 1, …; it must give a
     /// finite value ≥ 0.</param>
     /// <exception cref="InvalidOperationException">λ gives a negative or non-finite factor.</exception>
-    public LambdaLR(Optimizer optimizer, Func<int, double> lambda) : this(optimizer, lambda, "LambdaLR") { }
+    public LambdaLR(ILearningRate optimizer, Func<int, double> lambda) : this(optimizer, lambda, "LambdaLR") { }
 
     /// <summary>For subclasses that are a LambdaLR under another name.</summary>
     /// <param name="optimizer">The optimizer whose learning rate is scheduled.</param>
     /// <param name="lambda">The factor λ(k).</param>
     /// <param name="name">The schedule's name.</param>
-    protected LambdaLR(Optimizer optimizer, Func<int, double> lambda, string name) : base(optimizer, name)
+    protected LambdaLR(ILearningRate optimizer, Func<int, double> lambda, string name) : base(optimizer, name)
     {
         ArgumentNullException.ThrowIfNull(lambda);
         _lambda = lambda;

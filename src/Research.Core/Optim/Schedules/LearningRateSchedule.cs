@@ -13,7 +13,7 @@ public abstract class LearningRateSchedule : ILearningRateSchedule
     /// <summary>Remembers the optimizer and its present learning rate as the base rate.</summary>
     /// <param name="optimizer">The optimizer whose learning rate is scheduled.</param>
     /// <param name="name">PyTorch's class name of the schedule.</param>
-    protected LearningRateSchedule(Optimizer optimizer, string name)
+    protected LearningRateSchedule(ILearningRate optimizer, string name)
     {
         ArgumentNullException.ThrowIfNull(optimizer);
         Optimizer = optimizer;
@@ -22,7 +22,7 @@ public abstract class LearningRateSchedule : ILearningRateSchedule
     }
 
     /// <inheritdoc/>
-    public Optimizer Optimizer { get; }
+    public ILearningRate Optimizer { get; }
 
     /// <inheritdoc/>
     public string Name { get; }
@@ -67,7 +67,14 @@ public abstract class LearningRateSchedule : ILearningRateSchedule
                 "Check the schedule's settings (or the lambda of a LambdaLR).");
         Optimizer.LearningRate = lr;
         CurrentLearningRate = lr;
+        OnLearningRateSet(LastEpoch);
     }
+
+    /// <summary>Called after the rate of step <paramref name="epoch"/> was set (at construction by
+    /// <see cref="Start"/> with epoch 0, then by every <see cref="Step"/>), for schedules that set
+    /// more than the rate (e.g. <see cref="CyclicLR"/>'s momentum). Does nothing by default.</summary>
+    /// <param name="epoch">The schedule's step count, as given to <see cref="ComputeLearningRate"/>.</param>
+    protected virtual void OnLearningRateSet(int epoch) { }
 
     /// <summary>Name and settings.</summary>
     public override string ToString() => $"{Name}({string.Join(", ", Settings.Select(kv => $"{kv.Key}={kv.Value}"))})";

@@ -13,7 +13,7 @@ public sealed class LinearWarmup : LambdaLR
     /// <param name="optimizer">The optimizer whose learning rate is scheduled.</param>
     /// <param name="warmupSteps">Number of steps to reach base_lr, ≥ 1.</param>
     /// <exception cref="ArgumentException">warmupSteps &lt; 1.</exception>
-    public LinearWarmup(Optimizer optimizer, int warmupSteps)
+    public LinearWarmup(ILearningRate optimizer, int warmupSteps)
         : base(optimizer, Factor(warmupSteps), "LinearWarmup") => WarmupSteps = warmupSteps;
 
     /// <summary>Steps to reach the base rate.</summary>

@@ -29,7 +29,7 @@ public sealed class ReduceLROnPlateau : ILearningRateSchedule
     /// <param name="minLearningRate">Lower bound min_lr ≥ 0 of the rate (default 0).</param>
     /// <param name="eps">Smallest reduction that is still applied, ≥ 0 (default 1e-8).</param>
     /// <exception cref="ArgumentException">An unknown mode or a value out of range (the message names it).</exception>
-    public ReduceLROnPlateau(Optimizer optimizer, string mode = "min", double factor = 0.1, int patience = 10,
+    public ReduceLROnPlateau(ILearningRate optimizer, string mode = "min", double factor = 0.1, int patience = 10,
         double threshold = 1e-4, string thresholdMode = "rel", int cooldown = 0, double minLearningRate = 0,
         double eps = 1e-8)
     {
@@ -66,7 +66,7 @@ public sealed class ReduceLROnPlateau : ILearningRateSchedule
     }
 
     /// <inheritdoc/>
-    public Optimizer Optimizer { get; }
+    public ILearningRate Optimizer { get; }
 
     /// <inheritdoc/>
     public string Name => "ReduceLROnPlateau";

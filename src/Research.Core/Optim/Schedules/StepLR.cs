@@ -11,7 +11,7 @@ public sealed class StepLR : LearningRateSchedule
     /// <param name="stepSize">Period of the decay in steps, ≥ 1.</param>
     /// <param name="gamma">Multiplicative factor γ ≥ 0 (default 0.1).</param>
     /// <exception cref="ArgumentException">stepSize &lt; 1 or γ negative or not finite.</exception>
-    public StepLR(Optimizer optimizer, int stepSize, double gamma = 0.1) : base(optimizer, "StepLR")
+    public StepLR(ILearningRate optimizer, int stepSize, double gamma = 0.1) : base(optimizer, "StepLR")
     {
         if (stepSize < 1)
             throw new ArgumentException($"StepLR: step_size: expected an integer >= 1, got {stepSize}.", nameof(stepSize));

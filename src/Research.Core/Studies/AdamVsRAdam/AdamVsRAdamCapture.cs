@@ -2,6 +2,8 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Research.Core.Capture;
 using Research.Core.Data;
 using Research.Core.Models;
 using Research.Core.Optim;
@@ -10,11 +12,11 @@ using Research.Core.Runtime;
 using Research.Core.Training;
 using TorchSharp;
 
-namespace Research.Core.Capture;
+namespace Research.Core.Studies.AdamVsRAdam;
 
-/// <summary>One optimizer of the gradient study, with every hyperparameter.</summary>
+/// <summary>One optimizer of the Adam-vs-RAdam study, with every hyperparameter.</summary>
 /// <param name="Label">Name used for the run directory and in the report ("Adam", "RAdam", "AdamW+warmup").</param>
-/// <param name="Optimizer">"Adam", "RAdam" or "AdamW".</param>
+/// <param name="Optimizer">Adam, RAdam or AdamW (JSON: the name as a string, e.g. "Adam").</param>
 /// <param name="LearningRate">Base learning rate.</param>
 /// <param name="Beta1">β₁.</param>
 /// <param name="Beta2">β₂.</param>
@@ -23,7 +25,7 @@ namespace Research.Core.Capture;
 /// <param name="WarmupSteps">Linear warmup length (0: none): lr_t = lr·min(1, t/WarmupSteps), as LambdaLR.</param>
 public sealed record OptimizerSpec(
     string Label,
-    string Optimizer,
+    OptimizerKind Optimizer,
     double LearningRate = 1e-3,
     double Beta1 = 0.9,
     double Beta2 = 0.999,
@@ -33,6 +35,24 @@ public sealed record OptimizerSpec(
 {
     /// <summary>The schedule in words for manifests and reports.</summary>
     public string ScheduleText => WarmupSteps > 0 ? $"linear warmup over {WarmupSteps} steps (lr·min(1, t/{WarmupSteps}))" : "constant";
+
+    /// <summary>
+    /// What multiplies Adam's adaptive learning rate ψ_t = √(1 − β₂^t)/√v_t (ε aside) in this
+    /// optimizer's step lr·m̂_t·(factor)·ψ_t, as written to the manifest's <c>run.adaptive_lr_multiplier</c>:
+    /// "1" (Adam, AdamW: ψ_t as is), "r_t" (RAdam's rectification, Liu et al., ICLR 2020; ψ_t is not
+    /// used while ρ_t ≤ 5), "lr_t/lr" (a schedule such as linear warmup scales the step, so the
+    /// effective factor is the scheduled rate over the base rate) or "r_t*lr_t/lr" (RAdam under a
+    /// schedule: both). See docs/trace-format.md.
+    /// </summary>
+    /// <remarks>Not serialised: the configuration hash covers the spec's own fields only.</remarks>
+    [JsonIgnore]
+    public string AdaptiveLrMultiplier => (Optimizer == OptimizerKind.RAdam, WarmupSteps > 0) switch
+    {
+        (true, false) => "r_t",
+        (true, true) => "r_t*lr_t/lr",
+        (false, true) => "lr_t/lr",
+        (false, false) => "1",
+    };
 }
 
 /// <summary>
@@ -41,7 +61,7 @@ public sealed record OptimizerSpec(
 /// batch 128, lr 1e-3, the 10×512 block of <c>fc3.weight</c> (output neurons × penultimate units)
 /// recorded for the first 100 iterations with Adam, RAdam and AdamW with linear warmup.
 /// </summary>
-public sealed record GradientStudyConfig
+public sealed record AdamVsRAdamConfig
 {
     /// <summary>Seed for torch (initial weights) and the batch order.</summary>
     public long Seed { get; init; } = 0;
@@ -67,9 +87,9 @@ public sealed record GradientStudyConfig
     /// <summary>The optimizers compared.</summary>
     public OptimizerSpec[] Optimizers { get; init; } =
     [
-        new("Adam", "Adam"),
-        new("RAdam", "RAdam"),
-        new("AdamW+warmup", "AdamW", WeightDecay: 1e-2, WarmupSteps: 100),
+        new("Adam", OptimizerKind.Adam),
+        new("RAdam", OptimizerKind.RAdam),
+        new("AdamW+warmup", OptimizerKind.AdamW, WeightDecay: 1e-2, WarmupSteps: 100),
     ];
 
     /// <summary>Use the first N training images (null: all 60,000).</summary>
@@ -105,7 +125,7 @@ public sealed record CapturedRun(OptimizerSpec Spec, string TraceDirectory, Trai
 /// The capture half of the Adam-vs-RAdam study: trains the MLP once per optimizer from the same
 /// initial weights and batch order, recording the gradient block, its second moment, loss and lr.
 /// </summary>
-public static class GradientStudy
+public static class AdamVsRAdamCapture
 {
     /// <summary>The name of the recorded parameter for a network of <paramref name="widths"/>.</summary>
     public static string RecordedParameter(int[] widths) => $"fc{widths.Length - 1}.weight";
@@ -116,10 +136,12 @@ public static class GradientStudy
         var ps = model.parameters();
         return spec.Optimizer switch
         {
-            "Adam" => new Adam(ps, spec.LearningRate, spec.Beta1, spec.Beta2, spec.Eps, spec.WeightDecay),
-            "RAdam" => new RAdam(ps, spec.LearningRate, spec.Beta1, spec.Beta2, spec.Eps, spec.WeightDecay),
-            "AdamW" => new AdamW(ps, spec.LearningRate, spec.Beta1, spec.Beta2, spec.Eps, spec.WeightDecay),
-            _ => throw new ArgumentException($"Optimizer: expected Adam, RAdam or AdamW, got '{spec.Optimizer}'.", nameof(spec)),
+            OptimizerKind.Adam => new Adam(ps, spec.LearningRate, spec.Beta1, spec.Beta2, spec.Eps, spec.WeightDecay),
+            OptimizerKind.RAdam => new RAdam(ps, spec.LearningRate, spec.Beta1, spec.Beta2, spec.Eps, spec.WeightDecay),
+            OptimizerKind.AdamW => new AdamW(ps, spec.LearningRate, spec.Beta1, spec.Beta2, spec.Eps, spec.WeightDecay),
+            _ => throw new ArgumentException(
+                $"{spec.Label}: Optimizer: expected Adam, RAdam or AdamW (the study compares the Adam family), " +
+                $"got {spec.Optimizer}.", nameof(spec)),
         };
     }
 
@@ -129,7 +151,7 @@ public static class GradientStudy
     /// <param name="train">Training data (MNIST or a stand-in).</param>
     /// <param name="test">Test data for the final accuracy (optional).</param>
     /// <param name="log">Progress lines (null: silent).</param>
-    public static IReadOnlyList<CapturedRun> Run(GradientStudyConfig config, string runRoot, MnistSplit train, MnistSplit? test,
+    public static IReadOnlyList<CapturedRun> Run(AdamVsRAdamConfig config, string runRoot, MnistSplit train, MnistSplit? test,
         TextWriter? log = null)
     {
         var runtime = TorchRuntime.Initialize(config.Seed, config.Device);
@@ -151,6 +173,7 @@ public static class GradientStudy
                 {
                     ["study"] = "adam-vs-radam gradient study",
                     ["label"] = spec.Label,
+                    ["adaptive_lr_multiplier"] = spec.AdaptiveLrMultiplier,
                     ["config_hash"] = config.Hash(),
                     ["config"] = config.ToJson(),
                 });
@@ -181,19 +204,4 @@ public static class GradientStudy
 
     static string Sanitize(string label) =>
         new(label.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' ? c : c == '+' ? '+' : '_').ToArray());
-}
-
-/// <summary>Prints a progress bar line every 10% of a run.</summary>
-public sealed class ProgressObserver(TextWriter log, string label, long total) : TrainingObserver
-{
-    long _next = Math.Max(1, total / 10);
-
-    /// <inheritdoc />
-    public override void OnAfterStep(StepContext step)
-    {
-        if (step.Iteration < _next && step.Iteration != total) return;
-        _next += Math.Max(1, total / 10);
-        int filled = (int)(20 * step.Iteration / Math.Max(1, total));
-        log.WriteLine($"  {label,-14} [{new string('#', filled)}{new string('.', 20 - filled)}] step {step.Iteration}/{total}  loss {step.Loss:F4}  lr {step.LearningRate:G3}");
-    }
 }
