@@ -285,8 +285,18 @@ Each study has options of its own: ./run.sh <study> --help"""
                     let results = outcomes |> List.choose snd
                     let index = Runner.writeIndex c.Out results
                     out.WriteLine ""
-                    out.WriteLine $"index: {index}"
-                    outcomes |> List.map fst |> List.fold max 0
+                    let indexCheck =
+                        if not c.Browser then 0
+                        else
+                            match BrowserCheck.tryFindBrowser () with
+                            | None -> 0
+                            | Some _ ->
+                                let r = BrowserCheck.check (Path.Combine(c.Out, "index.png")) index
+                                out.WriteLine $"index browser check: {r.ChartsDrawn}/{r.Charts} charts drawn, {r.ConsoleErrors.Length} console errors"
+                                if r.Passed then 0 else 1
+                    let total = results |> List.sumBy (fun r -> r.Seconds)
+                    out.WriteLine $"index: {index} ({results.Length} studies, {total:F0} s of study time)"
+                    max indexCheck (outcomes |> List.map fst |> List.fold max 0)
         with e ->
             err.WriteLine $"error: {e.Message}"
             1
