@@ -12,13 +12,16 @@ let private config (id: string) = InitialisationConfigurations.All |> Array.find
 let private data = lazy (TestData.generated 512 7)
 
 let private small (runs: SigmoidRun[]) =
-    SigmoidTrainingConfig(Runs = runs, LearningRates = [| 0.1 |], TrainExamples = Nullable 256, SnapshotIterations = [| 1L; 3L |],
-                          Device = "cpu")
+    SigmoidTrainingConfig(Runs = runs, LearningRates = [| 0.1 |], TrainExamples = Nullable 256,
+                          SnapshotIterations = [| 1L; 3L |], Device = "cpu")
+
+let private measure (c: InitConfiguration) (options: InitMeasurementOptions) () =
+    InitialisationCapture.Measure(c, data.Value, options) |> ignore
 
 [<Tests>]
 let tests =
     testSequenced <| testList "Studies.Initialisation.Capture" [
-        testCase "one batch, B batches with the same weights, B reruns with fresh weights; a seed fixes all of them" <| fun () ->
+        testCase "one batch, B batches (same weights), B reruns (fresh weights); a seed fixes them" <| fun () ->
             let c = config "sigmoid-normal0.01"
             let options = InitMeasurementOptions(3, 11L, 12L, "cpu")
             let m = InitialisationCapture.Measure(c, data.Value, options)
@@ -33,23 +36,24 @@ let tests =
             Expect.notEqual m.OverBatches.[0].Layers.[0].InputStd m.OneBatch.Layers.[0].InputStd "another batch"
             Expect.isNull m.ReferenceProtocol "no PyTorch reference for this configuration"
             let again = InitialisationCapture.Measure(c, data.Value, options)
-            Expect.equal (List.ofSeq again.OneBatch.Layers) (List.ofSeq m.OneBatch.Layers) "the same seed, the same numbers"
+            Expect.equal (List.ofSeq again.OneBatch.Layers) (List.ofSeq m.OneBatch.Layers) "a seed fixes the numbers"
             Expect.equal (List.ofSeq again.OverReruns.[2].Layers) (List.ofSeq m.OverReruns.[2].Layers) "reruns too"
 
         testCase "B < 2 and too few images are refused, naming the numbers" <| fun () ->
             let c = config "sigmoid-normal0.01"
-            Check.throws<ArgumentException> (fun () -> InitialisationCapture.Measure(c, data.Value, InitMeasurementOptions(1)) |> ignore)
+            Check.throws<ArgumentException> (measure c (InitMeasurementOptions(1)))
             |> Check.messageHas [ "B ≥ 2"; "got 1" ]
-            Check.throws<ArgumentException> (fun () -> InitialisationCapture.Measure(c, data.Value, InitMeasurementOptions(20)) |> ignore)
+            Check.throws<ArgumentException> (measure c (InitMeasurementOptions(20)))
             |> Check.messageHas [ "sigmoid-normal0.01"; "21 disjoint batches of 32 need 672 images"; "512" ]
 
-        testCase "the iterations kept for box plots: the explicit ones within the run and each epoch's last" <| fun () ->
+        testCase "the iterations kept for box plots: the explicit ones within the run, each epoch's last" <| fun () ->
             let c = SigmoidTrainingConfig(Epochs = 2, SnapshotIterations = [| 1L; 10L; 50L |])
             let labels = InitialisationCapture.SnapshotLabels(c, 10)
             Expect.equal [ for KeyValue(t, l) in labels -> t, l ]
-                [ 1L, "step 1"; 10L, "end of epoch 1 (step 10)"; 20L, "end of epoch 2 (step 20)" ] "iterations and labels"
+                [ 1L, "step 1"; 10L, "end of epoch 1 (step 10)"; 20L, "end of epoch 2 (step 20)" ]
+                "iterations and labels"
 
-        testCase "training records every step's train and test-batch loss, each epoch, and the snapshots; a seed fixes it" <| fun () ->
+        testCase "training records each step's train and test-batch loss, each epoch and the snapshots" <| fun () ->
             let runs = InitialisationConfigurations.SigmoidRuns.[0..1]
             let test = TestData.generated 100 8
             let results = InitialisationCapture.Train(small runs, data.Value, test, 5L, 6L)
@@ -66,7 +70,8 @@ let tests =
             Expect.equal [ for l in first.Layers -> l.Layer ] [ "fc1"; "fc2"; "fc3"; "fc4" ] "every Linear layer"
             Expect.equal first.Layers.[0].Input.Length (32 * 784) "the batch's inputs"
             Expect.equal first.Layers.[1].WeightGradientAbs.Length (100 * 100) "|∂L/∂W| of fc2"
-            Expect.isTrue (first.Layers |> Seq.forall (fun l -> l.WeightGradientAbs |> Array.forall (fun g -> g >= 0.0f))) "absolute values"
+            let nonNegative (l: LayerSnapshot) = l.WeightGradientAbs |> Array.forall (fun g -> g >= 0.0f)
+            Expect.isTrue (first.Layers |> Seq.forall nonNegative) "absolute values"
             let again = InitialisationCapture.Train(small runs, data.Value, test, 5L, 6L)
             Expect.equal again.[1].TrainLoss r.TrainLoss "the same seeds, the same losses"
             Expect.equal again.[1].TestBatchLoss r.TestBatchLoss "and test-batch losses"
@@ -74,10 +79,11 @@ let tests =
         testCase "bad training settings are refused, naming the setting" <| fun () ->
             let test = TestData.generated 100 8
             let bad = SigmoidTrainingConfig(LearningRates = [| 0.1; 0.0 |])
-            Check.throws<ArgumentException> (fun () -> InitialisationCapture.Train(bad, data.Value, test, 1L, 2L) |> ignore)
+            let train (c: SigmoidTrainingConfig) () = InitialisationCapture.Train(c, data.Value, test, 1L, 2L) |> ignore
+            Check.throws<ArgumentException> (train bad)
             |> Check.messageHas [ "LearningRates"; "finite learning rates > 0"; "[0.1, 0]" ]
             let noRuns = SigmoidTrainingConfig(Runs = [||])
-            Check.throws<ArgumentException> (fun () -> InitialisationCapture.Train(noRuns, data.Value, test, 1L, 2L) |> ignore)
+            Check.throws<ArgumentException> (train noRuns)
             |> Check.messageHas [ "Runs"; "at least one run" ]
             Check.throws<ArgumentException> (fun () -> InitialisationCapture.IntraOpThreads 0 |> ignore)
             |> Check.messageHas [ "at least 1"; "got 0" ]

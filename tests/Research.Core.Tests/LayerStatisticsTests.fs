@@ -27,7 +27,8 @@ let private configurationOf (key: string) =
     match InitialisationConfigurations.All |> Array.tryFind (fun c -> c.ReferenceKey = key) with
     | Some c -> c
     | None ->
-        failtest $"init_variance.json case '{key}' has no configuration in InitialisationConfigurations.All; add one with ReferenceKey = \"{key}\""
+        failtest ($"init_variance.json case '{key}' has no configuration in InitialisationConfigurations.All; "
+                  + $"add one with ReferenceKey = \"{key}\"")
 
 /// Per Linear layer: (name in the file, value from the file, ours).
 let private compared (c: Text.Json.JsonElement) (ours: NetworkStatistics) =
@@ -49,6 +50,8 @@ let private throwsArg (f: unit -> unit) (fragments: string list) =
     let e = Check.throws<ArgumentException> f
     Check.messageHas fragments e
 
+let private measure net (x: torch.Tensor) (y: torch.Tensor) () = LayerStatistics.Measure(net, x, y) |> ignore
+
 [<Tests>]
 let tests =
     testSequenced <| testList "Capture.LayerStatistics" [
@@ -61,10 +64,12 @@ let tests =
                         let config = configurationOf key
                         let widths = [| for w in (prop "widths" c).EnumerateArray() -> w.GetInt32() |]
                         Expect.equal config.Widths widths $"{config.Id}: the widths of the reference's network"
-                        Expect.equal ((string config.Activation.Value).ToLowerInvariant()) ((prop "activation" c).GetString())
-                            $"{config.Id}: the reference's activation"
+                        let activation = (string config.Activation.Value).ToLowerInvariant()
+                        let expected = (prop "activation" c).GetString()
+                        Expect.equal activation expected $"{config.Id}: the reference's activation"
                         let ours = InitialisationCapture.MeasureReferenceProtocol config
-                        Expect.equal ours.Layers.Count ((prop "layers_seed0" c).GetArrayLength()) "one entry per Linear layer"
+                        let layers = (prop "layers_seed0" c).GetArrayLength()
+                        Expect.equal ours.Layers.Count layers "one entry per Linear layer"
                         Expect.equal ours.BatchSize 100 "the reference's batch of 100"
                         let rows = compared c ours
                         // a mean near 0 has no relative scale: it is compared to 1e-6 absolute instead
@@ -72,25 +77,32 @@ let tests =
                             if what.EndsWith "mean" then
                                 Expect.floatClose { absolute = 1e-6; relative = 1e-5 } actual expected what
                             else
-                                Expect.isLessThanOrEqual (relErr actual expected) 1e-5 $"{what}: ours {actual}, PyTorch {expected}"
+                                Expect.isLessThanOrEqual (relErr actual expected) 1e-5
+                                    $"{what}: ours {actual}, PyTorch {expected}"
                         Expect.isLessThanOrEqual (relErr ours.Loss (num (prop "loss_seed0" c))) 1e-5 "loss"
-                        let worst = rows |> List.filter (fun (w, _, _) -> not (w.EndsWith "mean")) |> List.map (fun (_, e, a) -> relErr a e) |> List.max
-                        printfn "layer statistics %s: %d layers, worst deviation %.2e relative" key ours.Layers.Count worst ]
+                        let worst =
+                            rows |> List.filter (fun (w, _, _) -> not (w.EndsWith "mean"))
+                            |> List.map (fun (_, e, a) -> relErr a e) |> List.max
+                        printfn "layer statistics %s: %d layers, worst deviation %.2e relative"
+                            key ours.Layers.Count worst ]
 
-        testCase "the input RMS is the activation norm per unit, and the weight-gradient norm and median are of ∂L/∂W" <| fun () ->
+        testCase "the input RMS is the norm per unit; the weight-gradient norm and median are of ∂L/∂W" <| fun () ->
             TorchRuntime.Seed 3L
             use net = Architectures.Mlp(MlpOptions([| 6; 5; 4 |], Activation.Tanh))
             use x = torch.randn(7L, 6L)
             use y = torch.tensor([| 0L; 1L; 2L; 3L; 0L; 1L; 2L |])
             let s = LayerStatistics.Measure(net, x, y)
             use x64 = x.``to``(torch.ScalarType.Float64)
-            Expect.floatClose Accuracy.high s.Layers.[0].InputRms (x64.square().mean().sqrt().item<float>()) "RMS of the batch"
+            let rms = x64.square().mean().sqrt().item<float>()
+            Expect.floatClose Accuracy.high s.Layers.[0].InputRms rms "RMS of the batch"
             let g = net.get_parameter("fc2.weight").grad
             use g64 = g.``to``(torch.ScalarType.Float64)
-            Expect.floatClose Accuracy.high s.Layers.[1].WeightGradientNorm (g64.norm().item<float>()) "Frobenius norm of ∂L/∂W"
+            let norm = g64.norm().item<float>()
+            Expect.floatClose Accuracy.high s.Layers.[1].WeightGradientNorm norm "Frobenius norm of ∂L/∂W"
             let sorted = g.abs().flatten().data<float32>().ToArray() |> Array.sort
-            Expect.equal s.Layers.[1].WeightGradientMedianAbs (float sorted.[(sorted.Length - 1) / 2]) "lower median of |∂L/∂W| (20 entries)"
-            Expect.equal (s.Layers |> Seq.map (fun l -> l.Name) |> List.ofSeq) [ "fc1"; "fc2" ] "Linear layers only, in order"
+            let lowerMedian = float sorted.[(sorted.Length - 1) / 2]
+            Expect.equal s.Layers.[1].WeightGradientMedianAbs lowerMedian "lower median of |∂L/∂W| (20 entries)"
+            Expect.equal [ for l in s.Layers -> l.Name ] [ "fc1"; "fc2" ] "Linear layers only, in order"
 
         testCase "capture settings are restored and the weights are not changed" <| fun () ->
             TorchRuntime.Seed 4L
@@ -108,14 +120,14 @@ let tests =
             use net = linearNet [ "act", torch.nn.ReLU() ]
             use x = torch.randn(4L, 6L)
             use y = torch.zeros(4L, dtype = torch.ScalarType.Int64)
-            throwsArg (fun () -> LayerStatistics.Measure(net, x, y) |> ignore) [ "has no Linear layer"; "act ReLU"; "at least one" ]
+            throwsArg (measure net x y) [ "has no Linear layer"; "act ReLU"; "at least one" ]
 
         testCase "a batch of one is refused, naming the shape and the fix" <| fun () ->
             TorchRuntime.EnsureNative()
             use net = Architectures.Mlp(MlpOptions([| 6; 3 |]))
             use x = torch.randn(1L, 6L)
             use y = torch.zeros(1L, dtype = torch.ScalarType.Int64)
-            throwsArg (fun () -> LayerStatistics.Measure(net, x, y) |> ignore) [ "at least 2 examples"; "[1, 6]"; "larger batch" ]
+            throwsArg (measure net x y) [ "at least 2 examples"; "[1, 6]"; "larger batch" ]
 
         testCase "NaN in a batch is refused, naming the example, the feature and the count" <| fun () ->
             TorchRuntime.EnsureNative()
@@ -124,14 +136,14 @@ let tests =
             x.[2L, 5L] <- torch.tensor Double.NaN
             x.[3L, 0L] <- torch.tensor Double.PositiveInfinity
             use y = torch.zeros(4L, dtype = torch.ScalarType.Int64)
-            throwsArg (fun () -> LayerStatistics.Measure(net, x, y) |> ignore) [ "NaN at example 2, feature 5"; "2 non-finite" ]
+            throwsArg (measure net x y) [ "NaN at example 2, feature 5"; "2 non-finite" ]
 
         testCase "labels that do not fit the network are refused" <| fun () ->
             TorchRuntime.EnsureNative()
             use net = Architectures.Mlp(MlpOptions([| 6; 3 |]))
             use x = torch.randn(4L, 6L)
             use y = torch.tensor([| 0L; 1L; 2L; 3L |])
-            throwsArg (fun () -> LayerStatistics.Measure(net, x, y) |> ignore) [ "labels in 0..2"; "3 outputs"; "from 0 to 3" ]
+            throwsArg (measure net x y) [ "labels in 0..2"; "3 outputs"; "from 0 to 3" ]
             use short = torch.zeros(3L, dtype = torch.ScalarType.Int64)
-            throwsArg (fun () -> LayerStatistics.Measure(net, x, short) |> ignore) [ "one label per example"; "[4]" ]
+            throwsArg (measure net x short) [ "one label per example"; "[4]" ]
     ]

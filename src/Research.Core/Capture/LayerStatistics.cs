@@ -7,8 +7,8 @@ namespace Research.Core.Capture;
 /// <summary>
 /// One Linear layer's statistics for one batch: the spread of its input h (the forward pass) and of
 /// ∂L/∂h (the backward pass), its pre-activation, its weight and the weight's gradient. Spreads are
-/// population standard deviations (ddof = 0) over all batch × unit entries, computed in float64, as
-/// <c>init_variance.json</c> defines them.
+/// population standard deviations (ddof = 0) over all batch × unit entries, as
+/// <c>init_variance.json</c> defines them (accumulated in double precision).
 /// </summary>
 /// <param name="Name">The layer's name in the network ("fc1").</param>
 /// <param name="Index">0-based position among the network's Linear layers.</param>
@@ -24,7 +24,7 @@ namespace Research.Core.Capture;
 /// <param name="WeightGradientStd">Std of ∂L/∂W's entries.</param>
 /// <param name="WeightGradientNorm">Frobenius norm of ∂L/∂W.</param>
 /// <param name="WeightGradientMedianAbs">Median of |∂L/∂W| over the entries (torch.median: the lower
-/// of the two middle values for an even count).</param>
+/// of the two middle values for an even count); NaN when not asked for.</param>
 public sealed record LinearLayerStatistics(
     string Name,
     int Index,
@@ -45,7 +45,8 @@ public sealed record LinearLayerStatistics(
 /// <param name="BatchSize">Examples in the batch.</param>
 /// <param name="Loss">Mean cross-entropy of the batch (NaN or ∞ when the network's output is).</param>
 /// <param name="Layers">One entry per Linear layer, in layer order.</param>
-public sealed record NetworkStatistics(string Network, int BatchSize, double Loss, IReadOnlyList<LinearLayerStatistics> Layers);
+public sealed record NetworkStatistics(
+    string Network, int BatchSize, double Loss, IReadOnlyList<LinearLayerStatistics> Layers);
 
 /// <summary>
 /// Per-layer statistics of a network at its current weights: what the initialisation seminar printed
@@ -74,9 +75,12 @@ public static class LayerStatistics
     /// <param name="network">A network with at least one Linear (or DropConnect) layer.</param>
     /// <param name="inputs">The batch, [N, features] with N ≥ 2, finite, on the network's device.</param>
     /// <param name="targets">Class labels, int64 [N], each in 0 .. outputs − 1.</param>
+    /// <param name="weightGradientMedian">Also compute the median of |∂L/∂W| (a selection over every
+    /// entry: about 4 ms for a 500×500 layer, the largest cost here); NaN when false.</param>
     /// <exception cref="ArgumentException">No Linear layer, a batch of fewer than 2 examples, a
     /// non-finite input value (the message names the example and feature), or targets that do not fit.</exception>
-    public static NetworkStatistics Measure(Network network, Tensor inputs, Tensor targets)
+    public static NetworkStatistics Measure(Network network, Tensor inputs, Tensor targets,
+        bool weightGradientMedian = true)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(inputs);
@@ -101,15 +105,15 @@ public static class LayerStatistics
             {
                 var (name, weight) = linear[i];
                 var h = Double(captured[name].Input);
-                var dW = weight.grad is null ? null : Double(weight.grad);
+                var dW = weight.grad?.detach();
                 layers.Add(new LinearLayerStatistics(
                     name, i, weight.shape[1], weight.shape[0],
                     h.mean().item<double>(), Std(h), h.square().mean().sqrt().item<double>(),
                     Std(captured[name].Output), Std(captured[name].Input.grad), Std(weight), Std(dW),
-                    dW is null ? double.NaN : dW.norm().item<double>(),
-                    weight.grad is null ? double.NaN : weight.grad.abs().median().to(ScalarType.Float64).item<double>()));
+                    dW is null ? double.NaN : Scalar(dW.norm()),
+                    dW is null || !weightGradientMedian ? double.NaN : Scalar(dW.abs().median())));
             }
-            return new NetworkStatistics(network.Description, (int)inputs.shape[0], loss.to(ScalarType.Float64).item<double>(), layers);
+            return new NetworkStatistics(network.Description, (int)inputs.shape[0], Scalar(loss), layers);
         }
         finally
         {
@@ -132,7 +136,8 @@ public static class LayerStatistics
         if (found.Count == 0)
             throw new ArgumentException(
                 $"network '{network.Description}' has no Linear layer (its layers: " +
-                $"{string.Join(", ", network.Layers.Select(l => $"{l.Name} {l.Layer.GetType().Name}"))}); per-layer statistics " +
+                $"{string.Join(", ", network.Layers.Select(l => $"{l.Name} {l.Layer.GetType().Name}"))}); " +
+                "per-layer statistics " +
                 "are taken at the input of each Linear layer, so pass a network with at least one.", nameof(network));
         return found;
     }
@@ -159,7 +164,8 @@ public static class LayerStatistics
             long perExample = inputs.numel() / inputs.shape[0];
             double value = inputs.flatten()[flat].to(ScalarType.Float64).item<double>();
             throw new ArgumentException(
-                $"inputs: expected finite values, got {value} at example {flat / perExample}, feature {flat % perExample} " +
+                $"inputs: expected finite values, got {value} at example {flat / perExample}, " +
+                $"feature {flat % perExample} " +
                 $"({count} non-finite value(s) in the batch); remove or repair those examples first.", nameof(inputs));
         }
     }
@@ -171,11 +177,16 @@ public static class LayerStatistics
         long min = targets.min().item<long>(), max = targets.max().item<long>();
         if (min < 0 || max >= classes)
             throw new ArgumentException(
-                $"targets: expected labels in 0..{classes - 1} (the network has {classes} outputs), got labels from {min} to {max}.",
+                $"targets: expected labels in 0..{classes - 1} (the network has {classes} outputs), " +
+                $"got labels from {min} to {max}.",
                 nameof(targets));
     }
 
     static Tensor Double(Tensor t) => t.dtype == ScalarType.Float64 ? t.detach() : t.detach().to(ScalarType.Float64);
 
-    static double Std(Tensor? t) => t is null ? double.NaN : Double(t).std(unbiased: false).item<double>();
+    static double Scalar(Tensor t) => t.to(ScalarType.Float64).item<double>();
+
+    /// Population std in the tensor's own dtype: libtorch's CPU kernel accumulates float32 in double
+    /// (Welford), so no float64 copy of a large weight is needed.
+    static double Std(Tensor? t) => t is null ? double.NaN : Scalar(t.detach().std(unbiased: false));
 }

@@ -18,7 +18,8 @@ namespace Research.Core.Studies.Initialisation;
 /// <param name="BatchSeed">Seed of the order from which the disjoint batches 0, 1, …, B are cut (the same
 /// batches for every configuration of a batch size).</param>
 /// <param name="Device">"auto", "cpu" or "cuda".</param>
-/// <param name="Threads">libtorch intra-op threads while measuring (see <see cref="InitialisationCapture.IntraOpThreads"/>).</param>
+/// <param name="Threads">libtorch intra-op threads while measuring (see
+/// <see cref="InitialisationCapture.IntraOpThreads"/>).</param>
 public sealed record InitMeasurementOptions(
     int Batches = 20, long WeightSeed = 0, long BatchSeed = 0, string Device = "auto", int Threads = 1);
 
@@ -28,7 +29,8 @@ public sealed record InitMeasurementOptions(
 /// <param name="OverBatches">The same weights on batches 1..B: what the batch alone changes.</param>
 /// <param name="OverReruns">Rerun r = 1..B: fresh weights (seed "rerun/r") on batch r, i.e. the seminar's
 /// cell run again: what the weight draw and the batch change together.</param>
-/// <param name="FirstLayerWeights">The first Linear layer's initial weights (one-batch draw), row-major [out, in].</param>
+/// <param name="FirstLayerWeights">The first Linear layer's initial weights (one-batch draw), row-major
+/// [out, in].</param>
 /// <param name="ReferenceProtocol">The statistics under <c>init_variance.json</c>'s protocol (weights after
 /// <c>manual_seed(0)</c>, input <c>randn(100, 784)</c> after <c>manual_seed(1)</c>, labels
 /// <c>arange(100) % 10</c>, CPU), when the configuration has a reference key; else null.</param>
@@ -135,14 +137,16 @@ public static class InitialisationCapture
     /// <param name="train">Training images (normalised as <c>Mnist.Load</c> does).</param>
     /// <param name="options">B, seeds, device.</param>
     /// <exception cref="ArgumentException">B &lt; 2, or fewer than (B + 1) × batch size images.</exception>
-    public static InitMeasurement Measure(InitConfiguration configuration, MnistSplit train, InitMeasurementOptions options)
+    public static InitMeasurement Measure(InitConfiguration configuration, MnistSplit train,
+        InitMeasurementOptions options)
     {
         ArgumentNullException.ThrowIfNull(configuration);
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(options);
         int b = options.Batches, size = configuration.BatchSize;
         if (b < 2)
-            throw new ArgumentException($"Batches: expected B ≥ 2 (an interval needs two batches), got {b}.", nameof(options));
+            throw new ArgumentException($"Batches: expected B ≥ 2 (an interval needs two batches), got {b}.",
+                nameof(options));
         if ((long)(b + 1) * size > train.Count)
             throw new ArgumentException(
                 $"{configuration.Id}: {b + 1} disjoint batches of {size} need {(b + 1) * size} images, the data has " +
@@ -151,11 +155,14 @@ public static class InitialisationCapture
         using var threads = IntraOpThreads(options.Threads);
         var device = TorchRuntime.Device(options.Device);
         var order = TensorDataset.EpochOrder(train.Count, options.BatchSeed, 0);
+        // the median of |∂L/∂W| is the lecture's box-plot statistic, taken on its sigmoid net only (it is
+        // the costliest statistic on the seminar's 500-wide layers, and no claim uses it there)
+        bool medians = configuration.Network == InitNetwork.LectureSigmoid;
         NetworkStatistics OnBatch(Network net, int r)
         {
             using var scope = torch.NewDisposeScope();
             var (x, y) = Batch(train, order[(r * size)..((r + 1) * size)], device);
-            return LayerStatistics.Measure(net, x, y);
+            return LayerStatistics.Measure(net, x, y, medians);
         }
         NetworkStatistics one;
         float[] firstWeights;
@@ -169,11 +176,13 @@ public static class InitialisationCapture
         var reruns = new List<NetworkStatistics>(b);
         for (int r = 1; r <= b; r++)
         {
-            using var net = Initialise(configuration, TorchRuntime.DeriveSeed(options.WeightSeed, $"rerun/{r}"), device);
+            long seed = TorchRuntime.DeriveSeed(options.WeightSeed, $"rerun/{r}");
+            using var net = Initialise(configuration, seed, device);
             reruns.Add(OnBatch(net, r));
         }
         var reference = configuration.ReferenceKey is null ? null : MeasureReferenceProtocol(configuration);
-        return new InitMeasurement(configuration, one, overBatches, reruns, firstWeights, reference, clock.Elapsed.TotalSeconds);
+        return new InitMeasurement(configuration, one, overBatches, reruns, firstWeights, reference,
+            clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>
@@ -196,7 +205,8 @@ public static class InitialisationCapture
         CheckTraining(config);
         using var threads = IntraOpThreads(config.Threads);
         var device = TorchRuntime.Device(config.Device);
-        using var trainData = Renormalised(config.TrainExamples is { } n ? train.Take(n) : train, config, device, "MNIST train");
+        var examples = config.TrainExamples is { } n ? train.Take(n) : train;
+        using var trainData = Renormalised(examples, config, device, "MNIST train");
         using var testData = Renormalised(test, config, device, "MNIST test");
         int stepsPerEpoch = (trainData.Count + config.BatchSize - 1) / config.BatchSize;
         var results = new List<SigmoidRunResult>();
@@ -210,17 +220,21 @@ public static class InitialisationCapture
             run.Init.Apply(model);
             model.to(device);
             using var optimizer = new Sgd(model.parameters(), lr);
-            var testLoss = new TestBatchLoss(testData, config.BatchSize, TorchRuntime.DeriveSeed(batchSeed, "test-batches"));
+            var testSeed = TorchRuntime.DeriveSeed(batchSeed, "test-batches");
+            var testLoss = new TestBatchLoss(testData, config.BatchSize, testSeed);
             var snapshots = new SnapshotRecorder(SnapshotLabels(config, stepsPerEpoch));
             var history = Trainer.Fit(model, optimizer, trainData,
                 new TrainOptions(config.BatchSize, config.Epochs, Seed: batchSeed, EvaluateEachEpoch: true),
                 test: testData, observers: [testLoss, snapshots]);
             clock.Stop();
             var last = history.Epochs[^1];
-            log?.WriteLine($"  {run.Title,-28} lr {lr,-6:G3} {history.StepLoss.Count} steps in {clock.Elapsed.TotalSeconds:F1} s, " +
-                           $"mean train loss of the last epoch {last.TrainLoss:F4}, test accuracy {100 * last.TestAccuracy:F2}%");
-            results.Add(new SigmoidRunResult(run, lr, model.Description, history.StepLoss.ToArray(), testLoss.Losses.ToArray(),
-                history.Epochs.ToList(), stepsPerEpoch, testData.Count, snapshots.Snapshots, clock.Elapsed.TotalSeconds));
+            double seconds = clock.Elapsed.TotalSeconds;
+            log?.WriteLine($"  {run.Title,-28} lr {lr,-6:G3} {history.StepLoss.Count} steps in {seconds:F1} s, " +
+                           $"mean train loss of the last epoch {last.TrainLoss:F4}, " +
+                           $"test accuracy {100 * last.TestAccuracy:F2}%");
+            results.Add(new SigmoidRunResult(run, lr, model.Description, history.StepLoss.ToArray(),
+                testLoss.Losses.ToArray(), history.Epochs.ToList(), stepsPerEpoch, testData.Count, snapshots.Snapshots,
+                seconds));
         }
         return results;
     }
@@ -254,7 +268,11 @@ public static class InitialisationCapture
         var labels = new SortedDictionary<long, string>();
         foreach (var t in config.SnapshotIterations)
             if (t >= 1 && t <= total) labels[t] = $"step {t}";
-        for (int e = 1; e <= config.Epochs; e++) labels[(long)e * stepsPerEpoch] = $"end of epoch {e} (step {(long)e * stepsPerEpoch})";
+        for (int e = 1; e <= config.Epochs; e++)
+        {
+            long last = (long)e * stepsPerEpoch;
+            labels[last] = $"end of epoch {e} (step {last})";
+        }
         return labels;
     }
 
@@ -278,7 +296,8 @@ public static class InitialisationCapture
             Require(r.HiddenLayers >= 1, $"{nameof(c.Runs)}[{r.Id}].{nameof(r.HiddenLayers)}", "n ≥ 1", r.HiddenLayers);
     }
 
-    /// <summary>A split as a dataset with the pixels renormalised from Mnist.Load's (0.1307, 0.3081) to the config's.</summary>
+    /// <summary>A split as a dataset with the pixels renormalised from Mnist.Load's (0.1307, 0.3081) to the
+    /// config's.</summary>
     static TensorDataset Renormalised(MnistSplit split, SigmoidTrainingConfig c, Device device, string name)
     {
         var data = TensorDataset.FromMnist(split, device, name: name);
@@ -294,7 +313,8 @@ public static class InitialisationCapture
         var labels = new long[indices.Length];
         for (int i = 0; i < indices.Length; i++)
         {
-            Array.Copy(split.Images, (long)indices[i] * MnistSplit.Pixels, pixels, (long)i * MnistSplit.Pixels, MnistSplit.Pixels);
+            Array.Copy(split.Images, (long)indices[i] * MnistSplit.Pixels, pixels, (long)i * MnistSplit.Pixels,
+                MnistSplit.Pixels);
             labels[i] = split.Labels[indices[i]];
         }
         return (torch.tensor(pixels, [indices.Length, MnistSplit.Pixels]).to(device), torch.tensor(labels).to(device));

@@ -97,7 +97,8 @@ public sealed record SigmoidTrainingConfig
     /// <summary>The device ("auto", "cpu", "cuda").</summary>
     public string Device { get; init; } = "auto";
 
-    /// <summary>libtorch intra-op threads while training (see <see cref="InitialisationCapture.IntraOpThreads"/>).</summary>
+    /// <summary>libtorch intra-op threads while training (see
+    /// <see cref="InitialisationCapture.IntraOpThreads"/>).</summary>
     public int Threads { get; init; } = 1;
 }
 
@@ -137,7 +138,8 @@ public static class InitialisationConfigurations
 
     static readonly WeightInit XavierUniform = new(InitScheme.XavierUniform, Gain: 1.0);
 
-    static readonly WeightInit XavierSigmoid = new(InitScheme.XavierNormal, Gain: Initializers.CalculateGain("sigmoid"));
+    static readonly WeightInit XavierSigmoid =
+        new(InitScheme.XavierNormal, Gain: Initializers.CalculateGain("sigmoid"));
 
     static WeightInit He(FanMode mode) => new(InitScheme.KaimingNormal, Mode: mode, Nonlinearity: "relu");
 
@@ -165,16 +167,16 @@ public static class InitialisationConfigurations
             "net2_tanh_xavier_uniform", Seminar),
         new("deep-relu-he-fanin", "ReLU, He fan-in", InitNetwork.SeminarDeep, Activation.ReLU, He(FanMode.FanIn), 100,
             null, Seminar),
-        new("deep-relu-he-fanout", "ReLU, He fan-out", InitNetwork.SeminarDeep, Activation.ReLU, He(FanMode.FanOut), 100,
-            "net2_relu_kaiming_normal_fanout", Seminar),
+        new("deep-relu-he-fanout", "ReLU, He fan-out", InitNetwork.SeminarDeep, Activation.ReLU, He(FanMode.FanOut),
+            100, "net2_relu_kaiming_normal_fanout", Seminar),
         new("deep-relu-xavier", "ReLU, Xavier-uniform", InitNetwork.SeminarDeep, Activation.ReLU, XavierUniform, 100,
             "net2_relu_xavier_uniform", Extra),
         new("deep-tanh-normal0.1", "tanh, N(0, 0.1)", InitNetwork.SeminarDeep, Activation.Tanh, Normal(0.1), 100,
             "net2_tanh_normal0.1", Extra),
         new("sigmoid-default", "sigmoid, PyTorch default", InitNetwork.LectureSigmoid, Activation.Sigmoid,
             new WeightInit(InitScheme.Default, ZeroBias: false), 32, null, Lecture),
-        new("sigmoid-normal0.01", "sigmoid, N(0, 0.01)", InitNetwork.LectureSigmoid, Activation.Sigmoid, Normal(0.01), 32,
-            null, Lecture),
+        new("sigmoid-normal0.01", "sigmoid, N(0, 0.01)", InitNetwork.LectureSigmoid, Activation.Sigmoid, Normal(0.01),
+            32, null, Lecture),
         new("sigmoid-xavier", "sigmoid, Xavier-normal gain(sigmoid)", InitNetwork.LectureSigmoid, Activation.Sigmoid,
             XavierSigmoid, 32, null, Lecture),
         new("sigmoid-orthogonal", "sigmoid, orthogonal", InitNetwork.LectureSigmoid, Activation.Sigmoid,
