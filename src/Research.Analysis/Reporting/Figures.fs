@@ -89,8 +89,15 @@ module Figures =
                     Chart.Range(x = xs, y = (pts |> Array.map (fun (_, y, _, _) -> y)),
                                 upper = (pts |> Array.map (fun (_, _, _, hi) -> hi)),
                                 lower = (pts |> Array.map (fun (_, _, lo, _) -> lo)),
-                                mode = StyleParam.Mode.Lines, Name = c.Name, LineColor = Palette.colour i,
+                                mode = StyleParam.Mode.Lines, Name = c.Name, GroupName = c.Name,
+                                LineColor = Palette.colour i,
                                 RangeColor = Palette.translucent 0.2 i, UpperName = $"{c.Name} (upper)", LowerName = $"{c.Name} (lower)")
+                    // one legend entry per curve, toggling its own band: Chart.Range puts every range in
+                    // one legend group "Range" with a group title and lists both edges as entries
+                    |> GenericChart.mapTrace (fun t ->
+                        if t.TryGetTypedPropertyValue<string> "name" = Some c.Name then
+                            t |> Trace2DStyle.Scatter(LegendGroupTitle = Title.init "")
+                        else t |> Trace2DStyle.Scatter(ShowLegend = false))
             | None ->
                 let pts = finitePoints logY c.X c.Y
                 yield Chart.Line(x = Array.map fst pts, y = Array.map snd pts, Name = c.Name, LineColor = Palette.colour i) ]
