@@ -30,6 +30,9 @@ module InitialisationReport =
 
     let private families (cs: ConfigurationAnalysis list) = cs |> List.groupBy (fun c -> c.Configuration.Network)
 
+    let private layerCount (cs: ConfigurationAnalysis list) =
+        cs |> List.map (fun c -> c.Layers.Length) |> List.fold max 0
+
     /// Std per Linear layer (log scale): the seminar's one batch as the line, the 95% range over B
     /// batches (same weights) as the band; one curve per initialisation.
     let private perLayerFigure (yTitle: string) (select: LayerSummary -> float * Spread)
@@ -42,7 +45,10 @@ module InitialisationReport =
                   X = c.Layers |> Array.map (fun l -> float (l.Index + 1))
                   Y = points |> Array.map fst
                   Band = Some(lower, upper) } ]
-        |> Figures.withAxes "Linear layer l (the statistic of its input)" ""
+        |> Chart.withXAxis (
+            LayoutObjects.LinearAxis.init (
+                Title = Title.init "Linear layer l (the statistic of its input)",
+                DTick = (if layerCount cs <= 12 then 1 else 5)))
         |> Figures.withLogY yTitle
         |> Chart.withSize (1100, 430)
 
@@ -248,6 +254,12 @@ module InitialisationReport =
               [ "The lecture's \"default\" initialisation. The lecture's first runs are taken as N(0, 0.01) (its"
                 "\"normal\" initialisation). PyTorch's own default for nn.Linear, U(±1/√fan_in), is measured at"
                 "initialisation (sigmoid-default) and, in the full tier, trained as well." ]
+          prose
+              [ "Xavier with tanh on the deep net (claim xavier-tanh-deep-within-2). Glorot and Bengio's derivation"
+                "treats tanh as linear at 0 and averages the two fans; tanh's slope is below 1 away from 0, so with"
+                "gain 1 the activations shrink a little at every layer and the gradients grow toward the output, which"
+                "over 32 layers is far more than a factor 2. PyTorch's calculate_gain(\"tanh\") = 5/3 counters the"
+                "slope (compare wide-tanh-xavier-gain with wide-tanh-xavier in the first figure)." ]
           prose
               [ "He on a narrow deep net. He et al.'s scaling preserves the mean square of the activations in"
                 "expectation, but with 16 units per layer the log of the activation norm is a random walk whose"
