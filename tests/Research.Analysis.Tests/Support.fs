@@ -53,3 +53,9 @@ let checkProperty (name: string) (maxTest: int) (property: Property) =
 /// A file under tests/Research.Analysis.Tests/reference (copied next to the test assembly).
 let localReference (file: string) =
     Path.Combine(AppContext.BaseDirectory, "reference", file)
+
+/// A new empty folder under the system's temporary folder, named prefix-<guid>.
+let tempDirectory (prefix: string) =
+    let d = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}")
+    Directory.CreateDirectory d |> ignore
+    d

@@ -89,8 +89,15 @@ module Figures =
                     Chart.Range(x = xs, y = (pts |> Array.map (fun (_, y, _, _) -> y)),
                                 upper = (pts |> Array.map (fun (_, _, _, hi) -> hi)),
                                 lower = (pts |> Array.map (fun (_, _, lo, _) -> lo)),
-                                mode = StyleParam.Mode.Lines, Name = c.Name, LineColor = Palette.colour i,
+                                mode = StyleParam.Mode.Lines, Name = c.Name, GroupName = c.Name,
+                                LineColor = Palette.colour i,
                                 RangeColor = Palette.translucent 0.2 i, UpperName = $"{c.Name} (upper)", LowerName = $"{c.Name} (lower)")
+                    // one legend entry per curve, toggling its own band: Chart.Range puts every range in
+                    // one legend group "Range" with a group title and lists both edges as entries
+                    |> GenericChart.mapTrace (fun t ->
+                        if t.TryGetTypedPropertyValue<string> "name" = Some c.Name then
+                            t |> Trace2DStyle.Scatter(LegendGroupTitle = Title.init "")
+                        else t |> Trace2DStyle.Scatter(ShowLegend = false))
             | None ->
                 let pts = finitePoints logY c.X c.Y
                 yield Chart.Line(x = Array.map fst pts, y = Array.map snd pts, Name = c.Name, LineColor = Palette.colour i) ]
@@ -171,6 +178,21 @@ module Figures =
                     ys.Add py
         Chart.Line(x = xs.ToArray(), y = ys.ToArray(), Name = name, LineColor = Palette.colour 0)
 
+    /// Box plots of each group's finite values, at most <paramref name="points"/> order statistics a group.
+    let private boxPlotsOf (points: int) (name: string) (colour: int) (groups: (string * float[]) list) =
+        let xs = ResizeArray<string>()
+        let ys = ResizeArray<float>()
+        for label, values in groups do
+            let sorted = values |> Array.filter Double.IsFinite |> Array.sort
+            let kept =
+                if sorted.Length <= points then sorted
+                else Array.init points (fun k -> Quantile.ofSorted (float k / float (points - 1)) sorted)
+            for v in kept do
+                xs.Add label
+                ys.Add v
+        Chart.BoxPlot(X = xs.ToArray(), Y = ys.ToArray(), Name = name, MarkerColor = Palette.colour colour,
+                      BoxPoints = StyleParam.BoxPoints.False)
+
     /// <summary>Box plots, one per group (e.g. per layer), from each group's values. Large groups are
     /// represented by 2,000 evenly spaced order statistics, which keeps their quartiles and whiskers
     /// (to within 1/2,000 in probability) and the report small.</summary>
@@ -178,19 +200,25 @@ module Figures =
     /// <param name="colour">Palette index.</param>
     /// <param name="groups">(label, values) per box.</param>
     let boxPlots (name: string) (colour: int) (groups: (string * float[]) list) : GenericChart =
-        let xs = ResizeArray<string>()
-        let ys = ResizeArray<float>()
-        for label, values in groups do
-            let sorted = values |> Array.filter Double.IsFinite |> Array.sort
-            let kept =
-                if sorted.Length <= 2000 then sorted
-                else Array.init 2000 (fun k -> Quantile.ofSorted (float k / 1999.0) sorted)
-            for v in kept do
-                xs.Add label
-                ys.Add v
-        Chart.BoxPlot(X = xs.ToArray(), Y = ys.ToArray(), Name = name, MarkerColor = Palette.colour colour,
-                      BoxPoints = StyleParam.BoxPoints.False)
+        boxPlotsOf 2000 name colour groups
 
     /// <summary>Bars (e.g. one per claim or per configuration) with optional error bars.</summary>
     let bars (name: string) (colour: int) (labels: string[]) (values: float[]) : GenericChart =
         Chart.Column(values = values, Keys = labels, Name = name, MarkerColor = Palette.colour colour)
+
+    /// <summary>Several series of box plots side by side at each group (e.g. one series per training
+    /// iteration, one group per layer), each series in its palette colour. Large groups are represented
+    /// by <paramref name="points"/> evenly spaced order statistics (as <c>boxPlots</c> does with 2,000),
+    /// which keeps quartiles and whiskers to within 1/points in probability; many boxes stay light.</summary>
+    /// <param name="points">Order statistics kept per group (≥ 2).</param>
+    /// <param name="showLegend">Show the series in the legend (false for all but one panel of small multiples).</param>
+    /// <param name="series">(series name, (group label, values) per group) per series, in colour order.</param>
+    let groupedBoxPlots (points: int) (showLegend: bool) (series: (string * (string * float[]) list) list)
+                        : GenericChart =
+        if points < 2 then invalidArg (nameof points) $"expected at least 2 order statistics per box, got {points}"
+        if series.IsEmpty then Chart.Line(x = [||], y = ([||]: float[]), Name = "no data")
+        else
+            [ for i, (name, groups) in List.indexed series ->
+                boxPlotsOf points name i groups |> Chart.withTraceInfo (ShowLegend = showLegend, LegendGroup = name) ]
+            |> Chart.combine
+            |> Chart.withLayout (Layout.init (BoxMode = StyleParam.BoxMode.Group))
