@@ -49,7 +49,7 @@ window.addEventListener('load',function(){setTimeout(function(){
  var charts=document.querySelectorAll('div.chart'),drawn=0;
  charts.forEach(function(c){if(c.querySelector('svg.main-svg'))drawn++;});
  var d=document.createElement('pre');d.id='__browser_check';
- d.textContent=JSON.stringify({charts:charts.length,drawn:drawn,errors:window.__errors});
+ d.textContent=JSON.stringify({charts:charts.length,drawn:drawn,errors:window.__errors,height:document.documentElement.scrollHeight});
  document.body.appendChild(d);},1500);});
 </script>"""
 
@@ -74,7 +74,8 @@ window.addEventListener('load',function(){setTimeout(function(){
         p.ExitCode, out, err.Result
 
     /// Opens <paramref name="report"/> in headless Chromium, checks its charts and console, and
-    /// writes a screenshot to <paramref name="screenshot"/>.
+    /// writes a screenshot to <paramref name="screenshot"/> (at least width × height, taller when the
+    /// page is, up to 30,000 px).
     /// Raises with a clear message when no browser is installed (install Debian's `chromium`).
     let checkSized (width: int, height: int) (screenshot: string) (report: string) : BrowserCheckResult =
         if not (File.Exists report) then invalidArg (nameof report) $"report '{report}' does not exist"
@@ -101,7 +102,10 @@ window.addEventListener('load',function(){setTimeout(function(){
             let errors = [ for x in root.GetProperty("errors").EnumerateArray() -> x.GetString() ]
             let shot = Path.GetFullPath screenshot
             Directory.CreateDirectory(Path.GetDirectoryName shot) |> ignore
-            let _ = run browser [ $"--screenshot={shot}"; $"--window-size={width},{height}"; Uri(full).AbsoluteUri ] 120_000
+            // the whole page when it is taller than asked (up to 30,000 px), so the end of a long report is in the picture
+            let pageHeight = match root.TryGetProperty "height" with | true, h -> h.GetInt32() | _ -> height
+            let shotHeight = max height (min 30_000 pageHeight)
+            let _ = run browser [ $"--screenshot={shot}"; $"--window-size={width},{shotHeight}"; Uri(full).AbsoluteUri ] 120_000
             { Report = full
               Browser = browser
               Charts = root.GetProperty("charts").GetInt32()
