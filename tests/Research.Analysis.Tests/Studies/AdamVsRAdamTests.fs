@@ -210,3 +210,91 @@ let study =
             Check.throws<ArgumentException> (fun () -> GradientTrace.load None dir |> ignore)
             |> Check.messageHas [ dir; "1 NaN"; "diverged" ]
     ]
+
+/// A trace folder in NumPy layout: grad.npy [t, rows, cols] of small gradients (every `zeroEvery`-th
+/// value an exact zero when given), loss.npy of `lossLength` values (none when 0), and a manifest
+/// whose "run" object is `run` (JSON text; "" for none).
+let private writeTrace (t: int) (rows: int) (cols: int) (lossLength: int) (run: string) =
+    let dir = tempDir "bad-trace"
+    let rng = System.Random(11)
+    let data = Array.init (t * rows * cols) (fun _ -> float32 (0.01 * (rng.NextDouble() - 0.5)))
+    Npy.Write(Path.Combine(dir, "grad.npy"), ReadOnlySpan data, ReadOnlySpan [| int64 t; int64 rows; int64 cols |])
+    let series = ResizeArray [ """{"name": "grad", "file": "grad.npy"}""" ]
+    if lossLength > 0 then
+        Npy.Write(Path.Combine(dir, "loss.npy"), ReadOnlySpan(Array.init lossLength (fun i -> 1.0f / float32 (i + 1))), ReadOnlySpan [| int64 lossLength |])
+        series.Add """{"name": "loss", "file": "loss.npy"}"""
+    let runPart = if run = "" then "" else $""", "run": {run}"""
+    File.WriteAllText(Path.Combine(dir, "manifest.json"),
+        $"""{{"format": "research-trace", "version": 1{runPart}, "series": [{String.Join(", ", series)}]}}""")
+    dir
+
+/// The message of the ArgumentException GradientTrace.load raises for a folder.
+let private loadError (dir: string) =
+    (Check.throws<ArgumentException> (fun () -> GradientTrace.load None dir |> ignore)).Message
+
+[<Tests>]
+let badTraces =
+    testList "Studies.AdamVsRAdam.traces that are wrong: an error naming the file, what was expected, what was found and what to do" [
+        testCase "betas given as strings are refused, not replaced by the default" <| fun () ->
+            let dir = writeTrace 20 2 3 20 """{"optimizer": {"name": "Adam", "hyperparameters": {"lr": 0.001, "betas": ["0.9", "0.999"]}}}"""
+            Expect.equal (loadError dir)
+                ($"{dir}/manifest.json: run.optimizer.hyperparameters.betas: expected two numbers [β₁, β₂] such as [0.9, 0.999], "
+                 + "found [\"0.9\",\"0.999\"]; write them as JSON numbers, without quotes (or leave betas out for β₂ = 0.999) (Parameter 'directory')") "message"
+        testCase "an invalid β₂ names the manifest" <| fun () ->
+            let dir = writeTrace 20 2 3 20 """{"optimizer": {"name": "Adam", "hyperparameters": {"betas": [0.9, 1.5]}}}"""
+            Expect.equal (loadError dir)
+                ($"{dir}/manifest.json: run.optimizer.hyperparameters.betas: expected 0 ≤ β₁ < 1 and 0 < β₂ < 1, found [0.9, 1.5]; "
+                 + "ψ_t is undefined for these values, so fix the manifest (PyTorch's default is [0.9, 0.999]) (Parameter 'directory')") "message"
+        testCase "a label that is a number names the field" <| fun () ->
+            let dir = writeTrace 20 2 3 20 """{"label": 42}"""
+            Expect.equal (loadError dir) $"{dir}/manifest.json: run.label: expected a string such as \"Adam\", found 42; write it in double quotes (Parameter 'directory')" "message"
+        testCase "an optimizer name that is not a string names the field" <| fun () ->
+            let dir = writeTrace 20 2 3 20 """{"optimizer": {"name": ["Adam"]}}"""
+            Expect.equal (loadError dir) $"{dir}/manifest.json: run.optimizer.name: expected a string such as \"Adam\", found [\"Adam\"]; write it in double quotes (Parameter 'directory')" "message"
+        testCase "a learning rate given as a string is refused" <| fun () ->
+            let dir = writeTrace 20 2 3 20 """{"optimizer": {"name": "Adam", "hyperparameters": {"lr": "1e-3"}}}"""
+            Expect.equal (loadError dir)
+                $"{dir}/manifest.json: run.optimizer.hyperparameters.lr: expected a number such as 0.001, found \"1e-3\"; write it as a JSON number, without quotes (Parameter 'directory')" "message"
+        testCase "a loss series shorter than the gradient block is refused" <| fun () ->
+            let dir = writeTrace 20 2 3 7 ""
+            Expect.equal (loadError dir)
+                ($"{dir}/loss.npy: series loss has 7 values, but the gradient series grad has 20 iterations; expected a value for every recorded "
+                 + "iteration (at least 20); record loss every iteration, or remove it from the manifest (Parameter 'directory')") "message"
+        testCase "a loss series with more than one value per iteration is refused" <| fun () ->
+            let dir = writeTrace 20 2 3 0 ""
+            Npy.Write(Path.Combine(dir, "loss.npy"), ReadOnlySpan(Array.zeroCreate<float32> 40), ReadOnlySpan [| 20L; 2L |])
+            File.WriteAllText(Path.Combine(dir, "manifest.json"),
+                """{"format": "research-trace", "version": 1, "series": [{"name": "grad", "file": "grad.npy"}, {"name": "loss", "file": "loss.npy"}]}""")
+            Expect.equal (loadError dir)
+                $"{dir}/loss.npy: series loss has rows of shape [2]; expected one value per iteration (shape [iterations]); write the loss as a 1-D array, or remove it from the manifest (Parameter 'directory')" "message"
+        testCase "a gradient block recorded every 10th iteration is refused (ψ_t needs every step)" <| fun () ->
+            let dir = writeTrace 20 2 3 0 ""
+            File.WriteAllText(Path.Combine(dir, "manifest.json"),
+                """{"format": "research-trace", "version": 1, "series": [{"name": "grad", "file": "grad.npy", "every": 10}]}""")
+            Expect.equal (loadError dir)
+                ($"{dir}/grad.npy: series grad records every 10 iteration(s) from iteration 0; the study needs every iteration from the first step "
+                 + "(first_iteration 0 or 1, every 1), because ψ_t depends on the order of all gradients up to t; record it so (Parameter 'directory')") "message"
+        testCase "a trace file that is a symbolic link out of the folder is refused before it is read or hashed" <| fun () ->
+            let dir = writeTrace 20 2 3 0 ""
+            let outside = Path.Combine(tempDir "outside", "secret.npy")
+            File.Move(Path.Combine(dir, "grad.npy"), outside)
+            File.CreateSymbolicLink(Path.Combine(dir, "grad.npy"), outside) |> ignore
+            let expected =
+                $"{dir}/grad.npy: the file of series \"grad\" is a symbolic link to {outside}, outside the trace directory {dir}; "
+                + "a trace reads only files inside its own folder: copy the file into the folder instead of linking to it"
+            Expect.equal (Check.throws<TraceFormatException> (fun () -> GradientTrace.load None dir |> ignore)).Message expected "load"
+            Expect.equal (Check.throws<TraceFormatException> (fun () -> GradientTrace.hashes dir |> ignore)).Message
+                (expected.Replace("the file of series \"grad\"", "grad.npy of the trace")) "hashes (what --traces computes first)"
+            // a link that stays inside the folder is fine
+            File.Delete(Path.Combine(dir, "grad.npy"))
+            File.Copy(outside, Path.Combine(dir, "real.npy"))
+            File.CreateSymbolicLink(Path.Combine(dir, "grad.npy"), "real.npy") |> ignore
+            Expect.equal (GradientTrace.load None dir).Iterations 20 "a link inside the folder is read"
+        testCase "a Latin-1 manifest names the file and says it is not UTF-8" <| fun () ->
+            let dir = writeTrace 20 2 3 0 ""
+            let text = """{"format": "research-trace", "version": 1, "run": {"label": "caf""" + "\u00e9" + """"}, "series": [{"name": "grad", "file": "grad.npy"}]}"""
+            File.WriteAllBytes(Path.Combine(dir, "manifest.json"), Text.Encoding.Latin1.GetBytes text)
+            let e = Check.throws<TraceFormatException> (fun () -> GradientTrace.load None dir |> ignore)
+            Expect.equal e.Message
+                $"{dir}/manifest.json: not valid UTF-8 (byte 0xE9 at offset 64); JSON files must be UTF-8: save the manifest as UTF-8 (e.g. iconv -f latin1 -t utf-8)" "message"
+    ]
