@@ -48,8 +48,16 @@ type MixtureOptions =
       Tolerance: float
       /// Maximum EM iterations per restart (default 100).
       MaxIterations: int
-      /// Added to every variance after each M-step (scikit-learn's <c>reg_covar</c>, default 1e-6).
-      RegCovar: float }
+      /// Added to every variance after each M-step (scikit-learn's <c>reg_covar</c>, default 1e-6); in
+      /// units of the data's variance when <c>Standardize</c> is set.
+      RegCovar: float
+      /// Fit on the standardised data (x − mean)/sd and transform the result back (default false,
+      /// as scikit-learn). The fit is then equivariant under x ↦ a·x + b (a ≠ 0): the same
+      /// responsibilities, KS distance and BIC differences at any scale, and <c>RegCovar</c> is a
+      /// variance floor of <c>RegCovar</c>·Var(x) instead of an absolute one. An absolute floor makes
+      /// fits depend on the data's units: 1e-6 is larger than the variance of most per-weight
+      /// gradients. A constant sample is fitted unscaled.
+      Standardize: bool }
 
     /// <summary>
     /// Options for k components; every omitted argument takes scikit-learn 1.2.1's default
@@ -63,6 +71,7 @@ type MixtureOptions =
     /// <param name="maxIterations">Maximum EM iterations per restart (default 100).</param>
     /// <param name="regCovar">Variance floor added after each M-step (default 1e-6).</param>
     /// <param name="randomInitialization">true for <c>Random</c> initialisation (sklearn's init_params="random"); default false: <c>KMeans</c>.</param>
+    /// <param name="standardize">Fit on standardised data (scale-invariant; <c>regCovar</c> relative to the data's variance); default false.</param>
     /// <returns>The options.</returns>
     static member Create(components: int,
                          [<Optional; DefaultParameterValue(1)>] restarts: int,
@@ -70,14 +79,16 @@ type MixtureOptions =
                          [<Optional; DefaultParameterValue(1e-3)>] tolerance: float,
                          [<Optional; DefaultParameterValue(100)>] maxIterations: int,
                          [<Optional; DefaultParameterValue(1e-6)>] regCovar: float,
-                         [<Optional; DefaultParameterValue(false)>] randomInitialization: bool) : MixtureOptions =
+                         [<Optional; DefaultParameterValue(false)>] randomInitialization: bool,
+                         [<Optional; DefaultParameterValue(false)>] standardize: bool) : MixtureOptions =
         { Components = components
           Initialization = (if randomInitialization then Random else KMeans)
           Restarts = restarts
           Seed = seed
           Tolerance = tolerance
           MaxIterations = maxIterations
-          RegCovar = regCovar }
+          RegCovar = regCovar
+          Standardize = standardize }
 
 /// <summary>A fitted one-dimensional Gaussian mixture.</summary>
 type MixtureFit =
@@ -582,22 +593,70 @@ module GaussianMixture =
           Restarts = o.Restarts
           History = history }
 
+    // ---- standardisation ---------------------------------------------------------------------
+
+    /// (location, scale) of the standardisation z = (x − location)/scale: the mean and the
+    /// population standard deviation when <c>Standardize</c> is set (computed relative to the largest
+    /// deviation, so neither tiny nor huge values under- or overflow), else (0, 1). A constant
+    /// sample keeps (0, 1).
+    let private standardisation (o: MixtureOptions) (x: float[]) : float * float =
+        if not o.Standardize then 0.0, 1.0
+        else
+            let n = float x.Length
+            let mean = Array.fold (fun acc v -> acc + v / n) 0.0 x
+            let largest = x |> Array.fold (fun acc v -> max acc (abs (v - mean))) 0.0
+            if not (largest > 0.0) || Double.IsInfinity largest then 0.0, 1.0
+            else
+                let mutable ss = 0.0
+                for v in x do
+                    let d = (v - mean) / largest
+                    ss <- ss + d * d
+                let sd = largest * sqrt (ss / n)
+                if sd > 0.0 && Double.IsFinite sd then mean, sd else 0.0, 1.0
+
+    let private isIdentity (location: float, scale: float) = location = 0.0 && scale = 1.0
+
+    /// Parameters of standardised data in the data's units.
+    let private toDataUnits (location: float, scale: float) (p: MixtureParameters) : MixtureParameters =
+        { Weights = p.Weights
+          Means = p.Means |> Array.map (fun mu -> location + scale * mu)
+          Variances = p.Variances |> Array.map (fun v -> scale * scale * v) }
+
+    /// A fit of standardised data in the data's units: parameters mapped back, log-likelihoods
+    /// less n·log(scale) (the Jacobian), BIC and AIC plus 2n·log(scale).
+    let private fitInDataUnits (map: float * float) (f: MixtureFit) : MixtureFit =
+        if isIdentity map then f
+        else
+            let logScale = log (snd map)
+            let n = float f.SampleSize
+            { f with
+                Parameters = toDataUnits map f.Parameters
+                LowerBound = f.LowerBound - logScale
+                LogLikelihood = f.LogLikelihood - n * logScale
+                MeanLogLikelihood = f.MeanLogLikelihood - logScale
+                Bic = f.Bic + 2.0 * n * logScale
+                Aic = f.Aic + 2.0 * n * logScale
+                History = f.History |> Array.map (fun h -> { h with LowerBound = h.LowerBound - logScale; Parameters = toDataUnits map h.Parameters }) }
+
     /// <summary>
     /// Fits a k-component mixture by EM with <c>options.Restarts</c> initialisations; the restart
     /// with the highest final lower bound wins (scikit-learn's <c>GaussianMixture.fit</c>).
     /// </summary>
-    /// <param name="options">Components, initialisation, restarts, seed, tolerance, iterations, variance floor (see <see cref="T:Research.Analysis.MixtureOptions"/>).</param>
+    /// <param name="options">Components, initialisation, restarts, seed, tolerance, iterations, variance floor, standardisation (see <see cref="T:Research.Analysis.MixtureOptions"/>).</param>
     /// <param name="x">The data: at least 2 finite values with at least k distinct values.</param>
-    /// <returns>The fit; <c>Converged = false</c> when the winning restart used all iterations.</returns>
+    /// <returns>The fit, in the data's units; <c>Converged = false</c> when the winning restart used all iterations.</returns>
     /// <exception cref="T:System.ArgumentException">Bad options, NaN/infinite data, or k greater than the number of distinct values.</exception>
     [<CompiledName("Fit")>]
     let fit (options: MixtureOptions) (x: float[]) : MixtureFit =
         checkData (nameof x) x
-        let sorted = sortedCopy x
+        let map = standardisation options x
+        let location, scale = map
+        let z = if isIdentity map then x else x |> Array.map (fun v -> (v - location) / scale)
+        let sorted = sortedCopy z
         checkOptions options sorted
         let prefix = Array.zeroCreate<float> (sorted.Length + 1)
         for i in 0 .. sorted.Length - 1 do prefix.[i + 1] <- prefix.[i] + sorted.[i]
-        let ws = workspace x options.Components
+        let ws = workspace z options.Components
         let mutable best = None
         for r in 0 .. options.Restarts - 1 do
             let rng = Xoshiro256StarStar(options.Seed, int64 r)
@@ -607,15 +666,15 @@ module GaussianMixture =
             | Some (_, _, _, bestLower, _) when not (lower > bestLower) -> ()
             | _ -> best <- Some (p, conv, it, lower, hist)
         let (p, conv, it, lower, hist) = best.Value
-        finish ws x options p conv it lower hist
+        finish ws z options p conv it lower hist |> fitInDataUnits map
 
     /// <summary>
     /// Runs EM from given initial parameters (scikit-learn with <c>weights_init</c>, <c>means_init</c>
     /// and <c>precisions_init = 1 / Variances</c>, <c>n_init = 1</c>): deterministic, for following a
     /// reference trajectory or refining a previous fit.
     /// </summary>
-    /// <param name="options">Tolerance, MaxIterations and RegCovar are used; Components must equal the length of <paramref name="start"/>'s arrays.</param>
-    /// <param name="start">Initial weights (positive, summing to 1), means and variances (positive).</param>
+    /// <param name="options">Tolerance, MaxIterations, RegCovar and Standardize are used; Components must equal the length of <paramref name="start"/>'s arrays.</param>
+    /// <param name="start">Initial weights (positive, summing to 1), means and variances (positive), in the data's units.</param>
     /// <param name="x">The data: at least 2 finite values.</param>
     /// <returns>The fit, with the history of every iteration.</returns>
     /// <exception cref="T:System.ArgumentException">Bad options, inconsistent or invalid start parameters, or bad data.</exception>
@@ -625,13 +684,20 @@ module GaussianMixture =
         checkParameters (nameof start) start
         if start.Weights.Length <> options.Components then
             invalidArg (nameof start) $"expected {options.Components} components (options.Components), got {start.Weights.Length}"
-        checkOptions options (sortedCopy x)
-        let ws = workspace x options.Components
+        let map = standardisation options x
+        let location, scale = map
+        let z = if isIdentity map then x else x |> Array.map (fun v -> (v - location) / scale)
+        checkOptions options (sortedCopy z)
+        let ws = workspace z options.Components
+        let startCopy =
+            { Weights = Array.copy start.Weights
+              Means = start.Means |> Array.map (fun mu -> (mu - location) / scale)
+              Variances = start.Variances |> Array.map (fun v -> v / (scale * scale)) }
         // sklearn: precisions_cholesky_ = sqrt(precisions_init)
-        let pc = start.Variances |> Array.map (fun v -> sqrt (1.0 / v))
-        let startCopy = { Weights = Array.copy start.Weights; Means = Array.copy start.Means; Variances = Array.copy start.Variances }
-        let (p, conv, it, lower, hist) = em ws { options with Restarts = 1 } startCopy pc
-        finish ws x { options with Restarts = 1 } p conv it lower hist
+        let pc = startCopy.Variances |> Array.map (fun v -> sqrt (1.0 / v))
+        let o = { options with Restarts = 1 }
+        let (p, conv, it, lower, hist) = em ws o startCopy pc
+        finish ws z o p conv it lower hist |> fitInDataUnits map
 
     let private checkModel (p: MixtureParameters) = checkParameters "model" p
 

@@ -265,3 +265,73 @@ let schema =
             Expect.equal results.Length 2 $"one per list: {results}"
             for _, r in results do Expect.isTrue r.isFailed "failed"
     ]
+
+/// Gradient-like data: a narrow and a wide component around 0 and a shifted one, n points.
+let private gradientLike (seed: int64) (n: int) =
+    let rng = Xoshiro256StarStar(seed, 0L)
+    Array.init n (fun i ->
+        match i % 4 with
+        | 0 | 1 -> 0.2 * rng.NextNormal()
+        | 2 -> rng.NextNormal()
+        | _ -> 1.5 + 0.5 * rng.NextNormal())
+
+/// The study's rule for "a mixture fits" (AdamVsRAdamClaims: KS distance ≤ 0.02).
+let private fitsByKs (ks: float) = ks <= 0.02
+
+[<Tests>]
+let scale =
+    testList "Statistics.GaussianMixture.scale invariance (Standardize)" [
+        testCase "480 gradient-like points scaled by 1, 1e-3, 1e-6: the same KS distance (1e-9), verdict, BIC differences and responsibilities" <| fun () ->
+            let x = gradientLike 480L 480
+            let fitAt (a: float) =
+                let y = x |> Array.map (fun v -> a * v)
+                let o = MixtureOptions.Create(5, restarts = 3, seed = 7L, standardize = true)
+                let f = GaussianMixture.fit o y
+                let ks = GaussianMixture.ksDistanceSorted f.Parameters (Array.sort y)
+                let f1 = GaussianMixture.fit { o with Components = 1 } y
+                a, ks, f.Bic - f1.Bic, f
+            let results = [ fitAt 1.0; fitAt 1e-3; fitAt 1e-6 ]
+            let _, ks0, dBic0, f0 = results.Head
+            for a, ks, dBic, f in results do
+                printfn "scale %g: KS distance %.6f, BIC(5) − BIC(1) = %.4f" a ks dBic
+                close 1e-9 $"KS distance at scale {a}" ks0 ks
+                Expect.equal (fitsByKs ks) (fitsByKs ks0) $"verdict at scale {a}"
+                close (1e-9 * abs dBic0) $"BIC(5) − BIC(1) at scale {a}" dBic0 dBic
+                for j in 0 .. 4 do
+                    close 1e-9 $"weight {j} at scale {a}" f0.Parameters.Weights.[j] f.Parameters.Weights.[j]
+                    closeRel 1e-9 $"mean {j} at scale {a}" (a * f0.Parameters.Means.[j]) f.Parameters.Means.[j]
+                    closeRel 1e-9 $"variance {j} at scale {a}" (a * a * f0.Parameters.Variances.[j]) f.Parameters.Variances.[j]
+        testCase "without Standardize the absolute floor 1e-6 (scikit-learn's reg_covar) changes the fit at small scales" <| fun () ->
+            let x = gradientLike 480L 480
+            let ks (a: float) =
+                let y = x |> Array.map (fun v -> a * v)
+                let f = GaussianMixture.fit (MixtureOptions.Create(5, restarts = 3, seed = 7L)) y
+                GaussianMixture.ksDistanceSorted f.Parameters (Array.sort y)
+            Expect.isGreaterThan (ks 1e-3 - ks 1.0) 0.05 "the documented dependence on units that Standardize removes"
+        testCase "fitFrom with Standardize takes and returns parameters in the data's units" <| fun () ->
+            let x = gradientLike 3L 400 |> Array.map (fun v -> 1e-4 * v + 2e-5)
+            let start = { Weights = [| 0.5; 0.5 |]; Means = [| 0.0; 1e-4 |]; Variances = [| 1e-9; 1e-8 |] }
+            let f = GaussianMixture.fitFrom (MixtureOptions.Create(2, standardize = true)) start x
+            let direct = GaussianMixture.logDensity f.Parameters x |> Array.average
+            close 1e-9 "mean log-likelihood equals the data-unit density's" direct f.MeanLogLikelihood
+            Expect.isTrue (f.Parameters.Means |> Array.forall (fun m -> abs m < 1e-3)) $"means in data units: {f.Parameters.Means}"
+        testCase "properties (FsCheck): KS distance and weights are the same for a·x + b, any a ≠ 0 in 1e-8..1e4 and shift b" <| fun () ->
+            let g =
+                gen {
+                    let! k, x = dataGen
+                    let! logA = Gen.choose (-80, 40)
+                    let! negative = Gen.elements [ false; true ]
+                    let! b = Gen.choose (-1000, 1000)
+                    return k, x, (if negative then -1.0 else 1.0) * Math.Pow(10.0, float logA / 10.0), float b * abs (Math.Pow(10.0, float logA / 10.0))
+                }
+            checkProperty "affine equivariance" 40 (Prop.forAll (Arb.fromGen g) (fun (k, x, a, b) ->
+                let o = MixtureOptions.Create(k, restarts = 2, seed = 3L, standardize = true)
+                let y = x |> Array.map (fun v -> a * v + b)
+                let fx = GaussianMixture.fit o x
+                let fy = GaussianMixture.fit o y
+                let ksx = GaussianMixture.ksDistanceSorted fx.Parameters (Array.sort x)
+                let ksy = GaussianMixture.ksDistanceSorted fy.Parameters (Array.sort y)
+                // a < 0 reverses the order of the data and so of the components: compare sorted weights
+                abs (ksx - ksy) < 1e-8
+                && Array.forall2 (fun (p: float) q -> abs (p - q) < 1e-8) (Array.sort fx.Parameters.Weights) (Array.sort fy.Parameters.Weights)))
+    ]

@@ -173,7 +173,7 @@ module AdamVsRAdamStudy =
               else
                   yield "data", "traces recorded elsewhere (see Inputs and traces)"
               yield "analysis",
-                    $"Shapiro–Wilk (AS R94) per weight, α = {options.Alpha}; Holm and Benjamini–Hochberg over the tested weights; {options.MixtureComponents}-component 1-D Gaussian mixtures by EM (k-means++ start, {options.MixtureRestarts} restarts, tol 1e-3, reg_covar 1e-6) per neuron, BIC for k = 1..{options.MixtureComponents}, KS distance; bootstrap B = {options.BootstrapResamples}, up to {options.WeightsPerGroup} weights per group, early window t = {fst options.EarlyWindow}..{snd options.EarlyWindow}"
+                    $"Shapiro–Wilk (AS R94) per weight, α = {options.Alpha}; Holm and Benjamini–Hochberg over the tested weights; {options.MixtureComponents}-component 1-D Gaussian mixtures by EM (on the standardised pooled gradients, so scale-invariant; k-means++ start, {options.MixtureRestarts} restarts, tol 1e-3, variance floor 1e-6 × the pooled variance) per neuron, BIC for k = 1..{options.MixtureComponents}, KS distance; bootstrap B = {options.BootstrapResamples}, up to {options.WeightsPerGroup} weights per group, early window t = {fst options.EarlyWindow}..{snd options.EarlyWindow}"
               for a in analyses do
                   yield $"{a.Trace.Label} trace", $"{relative a.Trace.Directory} ({a.Trace.Status}), series {a.Trace.SeriesName}, multiplier of ψ_t: {a.MultiplierText}" ]
         let title =

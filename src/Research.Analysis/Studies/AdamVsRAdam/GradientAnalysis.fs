@@ -101,6 +101,17 @@ type OptimizerAnalysis =
 /// is not rejected, against Liu et al.'s theory.
 module GradientAnalysis =
 
+    /// The options of the study's k-component fit of one neuron's pooled gradients. The data are
+    /// standardised (<c>Standardize</c>): the fit, its KS distance and its BIC comparisons do not
+    /// depend on the gradients' units, and the variance floor is 1e-6 times the pooled variance,
+    /// not scikit-learn's absolute 1e-6 (larger than the variance of these gradients).
+    let mixtureOptions (options: AnalysisOptions) (seed: int64) (k: int) : MixtureOptions =
+        { MixtureOptions.Create(k, standardize = true) with Restarts = options.MixtureRestarts; Seed = seed }
+
+    /// One neuron's pooled gradients, what its mixture is fitted to: every iteration of every weight of the neuron.
+    let pooledGradients (trace: GradientTrace) (neuron: int) : float[] =
+        [| for i in 0 .. trace.Inputs - 1 do yield! trace.Series.[neuron * trace.Inputs + i] |]
+
     /// Median and 10–90% band across weights at each t.
     let band (perWeight: float[][]) : CurveBand = Quantile.band perWeight
 
@@ -184,10 +195,8 @@ module GradientAnalysis =
         // 2. Mixtures of the pooled gradients of each neuron.
         let mixtures =
             Array.init trace.Neurons (fun n ->
-                let pooled = [| for i in 0 .. trace.Inputs - 1 do yield! trace.Series.[n * trace.Inputs + i] |]
-                let fitK k =
-                    GaussianMixture.fit
-                        { MixtureOptions.Create k with Restarts = options.MixtureRestarts; Seed = stream $"{trace.Label}/mixture/neuron {n}" } pooled
+                let pooled = pooledGradients trace n
+                let fitK k = GaussianMixture.fit (mixtureOptions options (stream $"{trace.Label}/mixture/neuron {n}") k) pooled
                 let distinct = pooled |> Array.distinct |> Array.length
                 let ks = [| 1 .. min options.MixtureComponents distinct |]
                 let fits = ks |> Array.map fitK
