@@ -298,3 +298,66 @@ let badTraces =
             Expect.equal e.Message
                 $"{dir}/manifest.json: not valid UTF-8 (byte 0xE9 at offset 64); JSON files must be UTF-8: save the manifest as UTF-8 (e.g. iconv -f latin1 -t utf-8)" "message"
     ]
+
+/// A gradient block [t, rows, cols] of a chosen kind, in NumPy layout with a minimal manifest:
+/// "normal" — every series the normal quantiles in a shuffled order (Shapiro–Wilk rejects none);
+/// "heavy" — cubed Laplace values (every series rejected); "mixed" — half of each; "zeros" —
+/// mixed, with every 3rd value an exact zero and input column 0 all zeros (a dead input), and
+/// "rounded" — mixed values rounded to 3 significant levels (many ties and exact zeros).
+let private shapedTrace (t: int) (rows: int) (cols: int) (kind: string) =
+    let dir = tempDir $"shape-{rows}x{cols}-{kind}"
+    let rng = System.Random(rows * 1000 + cols)
+    let quantiles = Array.init t (fun i -> MathNet.Numerics.Distributions.Normal.InvCDF(0.0, 1.0, (float i + 0.5) / float t))
+    let series =
+        Array.init (rows * cols) (fun w ->
+            let normal () = quantiles |> Array.sortBy (fun _ -> rng.Next()) |> Array.map (fun v -> 0.01 * v)
+            let heavy () =
+                Array.init t (fun _ ->
+                    let u = rng.NextDouble() - 0.5
+                    let l = -float (sign u) * log (1.0 - 2.0 * abs u)
+                    0.01 * l * l * l)
+            match kind with
+            | "normal" -> normal ()
+            | "heavy" -> heavy ()
+            | "mixed" -> if w % 2 = 0 then normal () else heavy ()
+            | "zeros" ->
+                if w % cols = 0 then Array.zeroCreate t
+                else (if w % 2 = 0 then normal () else heavy ()) |> Array.mapi (fun i v -> if i % 3 = 0 then 0.0 else v)
+            | "rounded" -> (if w % 2 = 0 then normal () else heavy ()) |> Array.map (fun v -> Math.Round(v * 100.0) / 100.0)
+            | other -> failwithf "unknown kind %s" other)
+    let data = Array.init (t * rows * cols) (fun k -> float32 series.[k % (rows * cols)].[k / (rows * cols)])
+    Npy.Write(Path.Combine(dir, "grad.npy"), ReadOnlySpan data, ReadOnlySpan [| int64 t; int64 rows; int64 cols |])
+    File.WriteAllText(Path.Combine(dir, "manifest.json"),
+        $"""{{"format": "research-trace", "version": 1, "run": {{"label": "{kind} {rows}x{cols}"}}, "series": [{{"name": "grad", "file": "grad.npy"}}]}}""")
+    dir
+
+[<Tests>]
+let shapes =
+    testSequenced <| testList "Studies.AdamVsRAdam.any block shape and content: a report that says what could not be computed, never a crash" [
+        for t, rows, cols, kind in
+            [ 40, 1, 1, "mixed"; 30, 1, 600, "mixed"; 30, 16, 3, "mixed"; 30, 12, 2, "normal"; 60, 3, 4, "heavy"; 30, 4, 6, "zeros"
+              30, 3, 5, "rounded"; 3, 2, 2, "mixed" ] ->
+            testCase $"{rows}×{cols} block, {t} iterations, {kind} gradients" <| fun () ->
+                let dir = shapedTrace t rows cols kind
+                let options = { fastOptions.Analysis with BootstrapResamples = 100; WeightsPerGroup = 20 }
+                let o = { fastOptions with Analysis = options; Traces = [ dir, GradientTrace.hashes dir ] }
+                let r =
+                    match Runner.run (settings (tempDir "shape-report") 0L) (Study.prepare Tier.Quick o AdamVsRAdamStudy.study) with
+                    | Ok r -> r
+                    | Error e -> failtestf "the run failed: %s" e
+                let html = File.ReadAllText r.Report
+                let a = AdamVsRAdamStudy.analyseTraces options (RandomStreams.forStudy AdamVsRAdamStudy.Name 0L) ignore [ dir ] |> List.head
+                for g in [ a.Normal; a.NonNormal ] do
+                    if g.WeightIndices.Length = 0 then
+                        Expect.stringContains html $"no {g.Group} weights" $"the report says the {g.Group} group is empty"
+                    elif g.WeightIndices.Length < 3 then
+                        Expect.stringContains html $"{g.WeightIndices.Length} {g.Group} weight" $"the report says the {g.Group} group is too small"
+                for m in a.Mixtures do
+                    if m.Fit.IsNone then Expect.stringContains html $"neuron {m.Neuron}: no mixture" "a neuron without a fit is said"
+                if rows > 40 then Expect.stringContains html $"the first 40 of {rows} neurons" "the figure says it shows a subset"
+                if kind = "zeros" then
+                    Expect.isTrue (a.Mixtures |> Array.forall (fun m -> m.ConstantLeftOut = 1)) "the dead input's constant series is left out of each neuron's mixture"
+                    Expect.stringContains html "constant series left out" "and the report says so"
+                for c in r.Claims do
+                    if Double.IsNaN c.Effect.Estimate then Expect.equal c.Verdict Inconclusive $"{c.Id}: an effect that could not be computed is inconclusive"
+    ]

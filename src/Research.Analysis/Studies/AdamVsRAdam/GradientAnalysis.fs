@@ -41,12 +41,19 @@ type NeuronNormality =
 /// The 1-D mixture fitted to one neuron's pooled gradients, with goodness of fit.
 type NeuronMixture =
     { Neuron: int
-      /// The fit with the requested number of components.
-      Fit: MixtureFit
-      /// BIC for k = 1 … MixtureComponents.
+      /// Pooled gradients fitted: every iteration of each of the neuron's weights whose series is not constant.
+      Points: int
+      /// The neuron's weights whose series is constant (e.g. all zero: a dead input), left out of the pool.
+      ConstantLeftOut: int
+      /// The fit with the requested number of components, or with as many as the pool has distinct
+      /// values when it has fewer; None when the pool has fewer than 2 distinct values (see <c>Note</c>).
+      Fit: MixtureFit option
+      /// BIC for k = 1 … (the components fitted).
       BicByComponents: float[]
-      /// Kolmogorov–Smirnov distance sup |F_n − F_mixture| of the pooled gradients.
+      /// Kolmogorov–Smirnov distance sup |F_n − F_mixture| of the pooled gradients (NaN without a fit).
       KsDistance: float
+      /// Why there is no fit, or why it has fewer components than asked ("" otherwise).
+      Note: string
       /// Histogram bin edges and densities of the pooled gradients (for the figure).
       BinEdges: float[]
       Densities: float[] }
@@ -63,8 +70,23 @@ type VarianceGroup =
       RatioToTheory: float[][]
       /// Band of the normalised variance.
       Band: CurveBand
-      /// Weights dropped because a resampled prefix was all zeros (ψ unbounded).
+      /// Weights that were candidates for the group (tested, and rejected or not) before sampling.
+      Candidates: int
+      /// Weights dropped because a resampled prefix was all zeros (ψ unbounded, so its variance is
+      /// infinite): counted, not analysed.
       DroppedUnbounded: int }
+
+    /// Fewer weights than a bootstrap interval of the claims needs (3).
+    member g.TooSmall = g.WeightIndices.Length < 3
+
+    /// What the report says about a group that is empty or too small for the claims' intervals ("" otherwise).
+    member g.Remark =
+        let dropped = if g.DroppedUnbounded > 0 then $" ({g.DroppedUnbounded} dropped: ψ unbounded)" else ""
+        match g.WeightIndices.Length with
+        | 0 when g.Candidates = 0 -> $"no {g.Group} weights: no tested weight is {g.Group}"
+        | 0 -> $"no {g.Group} weights left{dropped}"
+        | n when n < 3 -> $"""{n} {g.Group} weight{(if n = 1 then "" else "s")}{dropped}: too few for the claims' bootstrap intervals (at least 3)"""
+        | _ -> ""
 
 /// Everything the study computes for one optimizer's trace.
 type OptimizerAnalysis =
@@ -108,9 +130,15 @@ module GradientAnalysis =
     let mixtureOptions (options: AnalysisOptions) (seed: int64) (k: int) : MixtureOptions =
         { MixtureOptions.Create(k, standardize = true) with Restarts = options.MixtureRestarts; Seed = seed }
 
-    /// One neuron's pooled gradients, what its mixture is fitted to: every iteration of every weight of the neuron.
-    let pooledGradients (trace: GradientTrace) (neuron: int) : float[] =
-        [| for i in 0 .. trace.Inputs - 1 do yield! trace.Series.[neuron * trace.Inputs + i] |]
+    /// One neuron's pooled gradients, what its mixture is fitted to: every iteration of each weight of
+    /// the neuron whose series is not constant, and how many constant series were left out. A
+    /// constant series (all zero: an input that is never active) is not a sample of a gradient
+    /// distribution; pooling its exact zeros would put an atom into the data that no continuous
+    /// mixture fits.
+    let pooledGradients (trace: GradientTrace) (neuron: int) : float[] * int =
+        let series = Array.init trace.Inputs (fun i -> trace.Series.[neuron * trace.Inputs + i])
+        let varying = series |> Array.filter (fun g -> g |> Array.exists (fun v -> v <> g.[0]))
+        Array.concat varying, series.Length - varying.Length
 
     /// Median and 10–90% band across weights at each t.
     let band (perWeight: float[][]) : CurveBand = Quantile.band perWeight
@@ -148,7 +176,9 @@ module GradientAnalysis =
     let private varianceGroup (options: AnalysisOptions) (stream: string -> int64) (trace: GradientTrace) (m: float[]) (theory: float[])
                               (name: string) (candidates: int[]) =
         let chosen = Sampling.withoutReplacement (stream $"{trace.Label}/weights/{name}") options.WeightsPerGroup candidates
-        let curves = Bootstrap.psiCurves trace.Beta2 (stream $"{trace.Label}/bootstrap/{name}") options.BootstrapResamples (chosen |> Array.map (fun w -> trace.Series.[w]))
+        let curves =
+            if chosen.Length = 0 then [||]
+            else Bootstrap.psiCurves trace.Beta2 (stream $"{trace.Label}/bootstrap/{name}") options.BootstrapResamples (chosen |> Array.map (fun w -> trace.Series.[w]))
         let keep = [| for i in 0 .. chosen.Length - 1 do if curves.[i].Unbounded |> Array.forall (fun u -> u = 0) then yield i |]
         let normalised =
             keep |> Array.map (fun i ->
@@ -161,7 +191,32 @@ module GradientAnalysis =
           NormalisedVariance = normalised
           RatioToTheory = ratio
           Band = band normalised
+          Candidates = candidates.Length
           DroppedUnbounded = chosen.Length - keep.Length }
+
+    /// The k = 1 … K fits of one neuron's pooled gradients (K = MixtureComponents, or fewer when the
+    /// pool has fewer distinct values), with KS distance and histogram; no fit below 2 distinct values.
+    let private neuronMixture (options: AnalysisOptions) (stream: string -> int64) (trace: GradientTrace) (n: int) : NeuronMixture =
+        let pooled, constant = pooledGradients trace n
+        let sorted = Array.sort pooled // finite: GradientTrace.load rejects NaN/inf
+        let distinct = if sorted.Length = 0 then 0 else 1 + (Seq.pairwise sorted |> Seq.filter (fun (a, b) -> a <> b) |> Seq.length)
+        let edges, dens = if sorted.Length = 0 then [||], [||] else Histogram.densityOfSorted options.HistogramBins (0.005, 0.995) sorted
+        let left = if constant > 0 then $"; {constant} constant series left out" else ""
+        if distinct < 2 then
+            let why = if sorted.Length = 0 then "every weight's series is constant" else $"its {sorted.Length} pooled gradients are all equal"
+            { Neuron = n; Points = sorted.Length; ConstantLeftOut = constant; Fit = None; BicByComponents = [||]; KsDistance = nan
+              BinEdges = edges; Densities = dens; Note = $"neuron {n}: no mixture ({why}){left}" }
+        else
+            let top = min options.MixtureComponents distinct
+            let seed = stream $"{trace.Label}/mixture/neuron {n}"
+            let fits = [| 1 .. top |] |> Array.map (fun k -> GaussianMixture.fit (mixtureOptions options seed k) pooled)
+            let fit = fits.[fits.Length - 1]
+            let fewer = if top < options.MixtureComponents then $"neuron {n}: {top} components only ({distinct} distinct values){left}" else ""
+            { Neuron = n; Points = sorted.Length; ConstantLeftOut = constant; Fit = Some fit
+              BicByComponents = fits |> Array.map (fun f -> f.Bic)
+              KsDistance = GaussianMixture.ksDistanceSorted fit.Parameters sorted
+              BinEdges = edges; Densities = dens
+              Note = (if fewer <> "" then fewer elif constant > 0 then $"neuron {n}: {constant} constant series left out" else "") }
 
     /// Analyses one trace. Random choices take their seeds from <paramref name="stream"/> by name
     /// ("{label}/weights/normal", "{label}/bootstrap/normal", "{label}/mixture/neuron n", …);
@@ -193,23 +248,10 @@ module GradientAnalysis =
                   HolmRejected = idx |> Array.filter (fun j -> holm.Reject.[j]) |> Array.length
                   BhRejected = idx |> Array.filter (fun j -> bh.Reject.[j]) |> Array.length })
         // 2. Mixtures of the pooled gradients of each neuron.
-        let mixtures =
-            Array.init trace.Neurons (fun n ->
-                let pooled = pooledGradients trace n
-                let fitK k = GaussianMixture.fit (mixtureOptions options (stream $"{trace.Label}/mixture/neuron {n}") k) pooled
-                let distinct = pooled |> Array.distinct |> Array.length
-                let ks = [| 1 .. min options.MixtureComponents distinct |]
-                let fits = ks |> Array.map fitK
-                let fit = fits.[fits.Length - 1]
-                let sorted = Array.sort pooled // finite: GradientTrace.load rejects NaN/inf
-                let edges, dens = Histogram.densityOfSorted options.HistogramBins (0.005, 0.995) sorted
-                { Neuron = n
-                  Fit = fit
-                  BicByComponents = fits |> Array.map (fun f -> f.Bic)
-                  KsDistance = GaussianMixture.ksDistanceSorted fit.Parameters sorted
-                  BinEdges = edges
-                  Densities = dens })
-        progress $"{trace.Neurons} mixtures (k = 1…{options.MixtureComponents}, {trace.Inputs * trace.Iterations} points each): max KS distance {mixtures |> Array.map (fun m -> m.KsDistance) |> Array.max:F4}"
+        let mixtures = Array.init trace.Neurons (neuronMixture options stream trace)
+        let fitted = mixtures |> Array.filter (fun m -> m.Fit.IsSome)
+        let maxKs = if fitted.Length = 0 then "none fitted" else (fitted |> Array.map (fun m -> m.KsDistance) |> Array.max).ToString("F4", Globalization.CultureInfo.InvariantCulture)
+        progress $"{trace.Neurons} mixtures (k = 1…{options.MixtureComponents}, up to {trace.Inputs * trace.Iterations} points each): {fitted.Length} fitted, max KS distance {maxKs}"
         // 3. Bootstrap variance of the adaptive learning rate, normal vs non-normal weights.
         let m, mText = multiplier trace
         let theory =
