@@ -108,10 +108,21 @@ module AdamVsRAdamStudy =
             | None -> Ok []
             | Some [] -> Error "--traces: expected one or more trace folders, got none (drop --traces to train and record instead)"
             | Some dirs ->
-                let resolved = dirs |> List.map (fun d -> d, Path.GetFullPath d)
-                match resolved |> List.tryFind (fun (_, full) -> not (Directory.Exists full)) with
-                | Some(given, full) -> Error $"--traces: '{given}' is not a folder ({full} does not exist); pass trace folders, each with a manifest.json"
-                | None -> Ok [ for _, full in resolved -> full, GradientTrace.hashes full ])
+                let resolved = dirs |> List.map (fun d -> d, Path.TrimEndingDirectorySeparator(Path.GetFullPath d))
+                let problem (given: string, full: string) =
+                    if File.Exists full then Some $"--traces: '{given}' is a file ({full}); pass trace folders, each with a manifest.json"
+                    elif not (Directory.Exists full) then Some $"--traces: '{given}' is not a folder ({full} does not exist); pass trace folders, each with a manifest.json"
+                    elif not (File.Exists(Path.Combine(full, "manifest.json"))) then
+                        Some $"--traces: '{given}' has no manifest.json ({full}), so it is not a trace folder; pass trace folders, each with a manifest.json (README, Traces)"
+                    else None
+                match resolved |> List.tryPick problem with
+                | Some e -> Error e
+                | None ->
+                    match resolved |> List.countBy snd |> List.tryFind (fun (_, n) -> n > 1) with
+                    | Some(full, _) -> Error $"--traces: {full} is given twice; pass each trace folder once"
+                    | None ->
+                        try Ok [ for _, full in resolved -> full, GradientTrace.hashes full ]
+                        with :? IOException as e -> Error $"--traces: {e.Message}")
         |> Result.map (fun traces ->
             { Capture = withCapture o.Capture.Seed steps record o.Capture
               Analysis = { o.Analysis with BootstrapResamples = resamples; WeightsPerGroup = perGroup }
