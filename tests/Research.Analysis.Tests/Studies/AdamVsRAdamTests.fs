@@ -361,3 +361,34 @@ let shapes =
                 for c in r.Claims do
                     if Double.IsNaN c.Effect.Estimate then Expect.equal c.Verdict Inconclusive $"{c.Id}: an effect that could not be computed is inconclusive"
     ]
+
+[<Tests>]
+let errorsThroughTheRunner =
+    testList "Studies.AdamVsRAdam.errors through the runner name the file, what was expected and found, and the fix" [
+        let runTraces (dir: string) =
+            let o = { fastOptions with Traces = [ dir, [] ] }
+            Runner.run (settings (tempDir "errors") 0L) (Study.prepare Tier.Quick o AdamVsRAdamStudy.study)
+        yield testCase "a corrupt gzip MNIST file" <| fun () ->
+            let dir = tempDir "corrupt-gz"
+            File.WriteAllBytes(Path.Combine(dir, "train-images-idx3-ubyte.gz"), [| 0x1Fuy; 0x8Buy; 0x08uy; 0uy; 1uy; 2uy; 3uy; 4uy; 5uy; 6uy; 7uy |])
+            let s = { settings (tempDir "errors") 0L with Mnist = Some(fun () -> MnistData.load false dir) }
+            match Runner.run s (Study.prepare Tier.Quick fastOptions AdamVsRAdamStudy.study) with
+            | Ok _ -> failtest "expected an error"
+            | Error e ->
+                Expect.stringStarts e $"adam-vs-radam: {dir}/train-images-idx3-ubyte.gz: gzip stream is corrupt or truncated (" "names the file"
+                Expect.stringContains e "Fetch MNIST into" "says what to do"
+        yield testCase "a manifest whose label is a number" <| fun () ->
+            let dir = writeTrace 20 2 3 0 """{"label": 7}"""
+            Expect.equal (runTraces dir) (Error $"adam-vs-radam: {dir}/manifest.json: run.label: expected a string such as \"Adam\", found 7; write it in double quotes") "message"
+        yield testCase "a Latin-1 manifest" <| fun () ->
+            let dir = writeTrace 20 2 3 0 ""
+            File.WriteAllBytes(Path.Combine(dir, "manifest.json"),
+                Text.Encoding.Latin1.GetBytes("""{"format": "research-trace", "version": 1, "run": {"label": "caf""" + "\u00e9" + """"}, "series": [{"name": "grad", "file": "grad.npy"}]}"""))
+            Expect.equal (runTraces dir)
+                (Error $"adam-vs-radam: {dir}/manifest.json: not valid UTF-8 (byte 0xE9 at offset 64); JSON files must be UTF-8: save the manifest as UTF-8 (e.g. iconv -f latin1 -t utf-8)") "message"
+        yield testCase "an invalid β₂ in a manifest" <| fun () ->
+            let dir = writeTrace 20 2 3 0 """{"optimizer": {"name": "Adam", "hyperparameters": {"betas": [0.9, 0.0]}}}"""
+            Expect.equal (runTraces dir)
+                (Error ($"adam-vs-radam: {dir}/manifest.json: run.optimizer.hyperparameters.betas: expected 0 ≤ β₁ < 1 and 0 < β₂ < 1, found [0.9, 0]; "
+                        + "ψ_t is undefined for these values, so fix the manifest (PyTorch's default is [0.9, 0.999])")) "message"
+    ]
