@@ -55,6 +55,22 @@ module AdamVsRAdamReport =
         |> Figures.withLogY "normalised variance Var*[m_t ψ_t]·σ̂²"
         |> Chart.withSize (1100, 460)
 
+    /// The two bootstrap schemes side by side: per optimizer, the median over the weights that got both.
+    let private schemesFigure (analyses: OptimizerAnalysis list) =
+        Figures.bands true
+            [ for a in analyses do
+                let t = a.Trace.Iterations
+                let first = Array.append a.Normal.FirstTVariance a.NonNormal.FirstTVariance
+                let n = first.Length
+                let whole = Array.append (a.Normal.NormalisedVariance |> Array.truncate a.Normal.FirstTVariance.Length)
+                                         (a.NonNormal.NormalisedVariance |> Array.truncate a.NonNormal.FirstTVariance.Length)
+                if n > 0 then
+                    yield { Name = $"{a.Trace.Label}: whole series, median of {n} weights"; X = iterations t; Y = (GradientAnalysis.band whole).Median; Band = None }
+                    yield { Name = $"{a.Trace.Label}: first t (notebook), median of {n} weights"; X = iterations t; Y = (GradientAnalysis.band first).Median; Band = None } ]
+        |> Figures.withAxes "iteration t" ""
+        |> Figures.withLogY "normalised variance Var*[m_t ψ_t]·σ̂²"
+        |> Chart.withSize (1100, 460)
+
     let private comparisonFigure (analyses: OptimizerAnalysis list) =
         Figures.bands true
             [ for a in analyses do
@@ -100,14 +116,16 @@ module AdamVsRAdamReport =
     let private varianceTable (options: AnalysisOptions) (analyses: OptimizerAnalysis list) =
         let w = options.EarlyWindow
         { Title = $"Normalised variance of the adaptive learning rate, mean over t = {fst w}..{snd w} (median [10%%, 90%%] over weights)"
-          Columns = [ "run"; "multiplier m_t"; "group"; "weights"; "median"; "10%"; "90%"; "theory (mean over window)"; "dropped (ψ unbounded)"; "note" ]
+          Columns = [ "run"; "multiplier m_t"; "group"; "weights"; "median"; "10%"; "90%"; "theory (mean over window)"; "dropped (ψ unbounded)"
+                      "first-t weights"; "first-t median"; "note" ]
           Rows =
             [ for a in analyses do
                 for g in [ a.Normal; a.NonNormal ] ->
                     let v = g.NormalisedVariance |> Array.map (GradientAnalysis.windowMean w)
                     [ a.Trace.Label; a.MultiplierText; g.Group; string g.WeightIndices.Length
                       g6 (Quantile.median v); g6 (Quantile.ofFinite 0.1 v); g6 (Quantile.ofFinite 0.9 v)
-                      g6 (GradientAnalysis.windowMean w a.Theory); string g.DroppedUnbounded; g.Remark ] ]
+                      g6 (GradientAnalysis.windowMean w a.Theory); string g.DroppedUnbounded
+                      string g.FirstTVariance.Length; g6 (Quantile.median (g.FirstTVariance |> Array.map (GradientAnalysis.windowMean w))); g.Remark ] ]
           CsvName = Some "adaptive-lr-variance.csv" }
 
     /// The study's figures and tables, in reading order.
@@ -131,10 +149,19 @@ module AdamVsRAdamReport =
               if not notes.IsEmpty then yield Paragraph($"{a.Trace.Label}: " + String.Join("; ", notes) + ".")
           yield Table(mixtureTable analyses)
           yield Heading(2, "Variance of the adaptive learning rate")
-          yield Paragraph($"For each weight, the gradient series g_1..g_T is resampled with replacement {options.BootstrapResamples} times and ψ_t is computed on every prefix of each resample; the variance over resamples, multiplied by the optimizer's factor m_t² and by σ̂² = mean(g²), is scale-free and comparable with Liu et al.'s ρ_t/(2(ρ_t−2)(ρ_t−4)). Up to {options.WeightsPerGroup} weights per group are drawn with the seed; bands show the median and the 10–90%% range over weights, not one weight picked at random.")
+          yield Paragraph($"For each weight, the gradient series g_1..g_T is resampled with replacement {options.BootstrapResamples} times and ψ_t is computed on the first t values of each resample, t = 1..T; the variance over resamples, multiplied by the optimizer's factor m_t² and by σ̂² = mean(g²), is scale-free and comparable with Liu et al.'s ρ_t/(2(ρ_t−2)(ρ_t−4)). Up to {options.WeightsPerGroup} weights per group are drawn with the seed; bands show the median and the 10–90%% range over weights, not one weight picked at random.")
+          yield Paragraph(
+              "Two bootstrap schemes, which estimate different things. Resampling t gradients from the whole series (the figures per optimizer below, the strategies' comparison, "
+              + "the variance table's median columns, and every claim: bootstrap-follows-theory, non-normal-higher-variance, radam-reduces-variance, radam-reduction-equal, "
+              + "warmup-reduces-variance) estimates Var[ψ_t] when the t gradients are independent draws from the weight's gradients over the whole window: that is "
+              + "Liu et al.'s setting, the one their formula describes, and it compares optimizers and groups at the same t under one distribution per weight. The notebook's "
+              + "per-t bootstrap of the first t gradients (for each t afresh, t draws from g_1..g_t) estimates how uncertain ψ_t is given the gradients seen up to t; "
+              + $"at small t it reflects how few values there are (it is 0 at t = 1), and it meets the other scheme at t = T. It is shown for comparison with the notebook "
+              + $"only, in the figure 'the two bootstrap schemes' and the table's first-t columns, on the first {options.FirstTWeights} weights of each group (it costs T/2 times more).")
           for a in analyses do
               yield Figure($"{a.Trace.Label}: normalised bootstrap variance of m_t·ψ_t, m_t = {a.MultiplierText}; normal vs non-normal weights and theory.", varianceFigure a)
               let remarks = [ for g in [ a.Normal; a.NonNormal ] do if g.Remark <> "" then yield g.Remark ]
               if not remarks.IsEmpty then yield Paragraph($"{a.Trace.Label}: " + String.Join("; ", remarks) + "; the claims that need these groups are inconclusive.")
           yield Figure("The three strategies side by side: median and 10–90% band over all analysed weights.", comparisonFigure analyses)
+          yield Figure("The two bootstrap schemes: resampling t gradients from the whole series (used by every claim) and the notebook's per-t bootstrap of the first t gradients (shown for comparison), median over the weights that got both.", schemesFigure analyses)
           yield Table(varianceTable options analyses) ]

@@ -76,6 +76,7 @@ module AdamVsRAdamStudy =
           yield "mixture restarts", string a.MixtureRestarts
           yield "bootstrap resamples", string a.BootstrapResamples
           yield "weights per group", (if a.WeightsPerGroup = Int32.MaxValue then "all" else string a.WeightsPerGroup)
+          yield "weights per group with the notebook's first-t bootstrap", string a.FirstTWeights
           yield "early window", $"{fst a.EarlyWindow}..{snd a.EarlyWindow}"
           yield "histogram bins", string a.HistogramBins ]
 

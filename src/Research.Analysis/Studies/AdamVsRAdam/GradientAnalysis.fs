@@ -16,6 +16,9 @@ type AnalysisOptions =
       /// Weights per group (normality rejected / not rejected) whose ψ variance is bootstrapped;
       /// chosen at random with the seed (all weights when fewer).
       WeightsPerGroup: int
+      /// Of those, how many also get the notebook's per-t bootstrap of the first t gradients
+      /// (PsiResampling.FirstT), which costs T/2 times more than resampling the whole series.
+      FirstTWeights: int
       /// The "early" window [first, last] of iterations for the variance comparisons.
       EarlyWindow: int * int
       /// Bins of the per-neuron histograms.
@@ -23,7 +26,7 @@ type AnalysisOptions =
 
     /// The defaults the study uses.
     static member Default =
-        { Alpha = 0.05; MixtureComponents = 5; MixtureRestarts = 3; BootstrapResamples = 1000; WeightsPerGroup = 200
+        { Alpha = 0.05; MixtureComponents = 5; MixtureRestarts = 3; BootstrapResamples = 1000; WeightsPerGroup = 200; FirstTWeights = 50
           EarlyWindow = (10, 30); HistogramBins = 80 }
 
 /// Normality results for one neuron (row of the block).
@@ -64,12 +67,18 @@ type VarianceGroup =
       Group: string
       /// The weights (flat indices) analysed.
       WeightIndices: int[]
-      /// Per weight: normalised variance m_t²·Var*[ψ_t]·σ̂² at each t (NaN where the optimizer does not use ψ).
+      /// Per weight: normalised variance m_t²·Var*[ψ_t]·σ̂² at each t (NaN where the optimizer does not
+      /// use ψ), resampling t gradients from the whole series (PsiResampling.WholeSeries).
       NormalisedVariance: float[][]
+      /// The same with the notebook's per-t bootstrap of the first t gradients (PsiResampling.FirstT),
+      /// for the first FirstTWeights weights of WeightIndices.
+      FirstTVariance: float[][]
       /// Per weight: bootstrap variance / theoretical variance at each t (NaN where undefined).
       RatioToTheory: float[][]
       /// Band of the normalised variance.
       Band: CurveBand
+      /// Band of FirstTVariance.
+      FirstTBand: CurveBand
       /// Weights that were candidates for the group (tested, and rejected or not) before sampling.
       Candidates: int
       /// Weights dropped because a resampled prefix was all zeros (ψ unbounded, so its variance is
@@ -186,11 +195,24 @@ module GradientAnalysis =
                 let sigma2 = (g |> Array.sumBy (fun x -> x * x)) / float g.Length
                 Array.init trace.Iterations (fun t -> m.[t] * m.[t] * curves.[i].Variance.[t] * sigma2))
         let ratio = normalised |> Array.map (fun v -> Array.init v.Length (fun t -> if Double.IsFinite theory.[t] && theory.[t] > 0.0 then v.[t] / theory.[t] else nan))
+        let kept = keep |> Array.map (fun i -> chosen.[i])
+        let firstT =
+            let ws = kept |> Array.truncate options.FirstTWeights
+            if ws.Length = 0 then [||]
+            else
+                let curves = Bootstrap.psiCurvesWith FirstT trace.Beta2 (stream $"{trace.Label}/bootstrap first t/{name}") options.BootstrapResamples (ws |> Array.map (fun w -> trace.Series.[w]))
+                Array.map2 (fun w (c: PrefixCurve) ->
+                    let g = trace.Series.[w]
+                    let sigma2 = (g |> Array.sumBy (fun x -> x * x)) / float g.Length
+                    // +∞ where a resample of the first t gradients is all zeros (counted in the curve): not a variance to plot
+                    Array.init trace.Iterations (fun t -> if c.Unbounded.[t] > 0 then nan else m.[t] * m.[t] * c.Variance.[t] * sigma2)) ws curves
         { Group = name
-          WeightIndices = keep |> Array.map (fun i -> chosen.[i])
+          WeightIndices = kept
           NormalisedVariance = normalised
+          FirstTVariance = firstT
           RatioToTheory = ratio
           Band = band normalised
+          FirstTBand = band firstT
           Candidates = candidates.Length
           DroppedUnbounded = chosen.Length - keep.Length }
 
