@@ -335,3 +335,42 @@ let scale =
                 abs (ksx - ksy) < 1e-8
                 && Array.forall2 (fun (p: float) q -> abs (p - q) < 1e-8) (Array.sort fx.Parameters.Weights) (Array.sort fy.Parameters.Weights)))
     ]
+
+[<Tests>]
+let refinement =
+    testList "Statistics.GaussianMixture.refinement (SQUAREM-accelerated EM from the best restart)" [
+        // heavy-tailed, overlapping data: where EM converges slowly and scikit-learn's tol = 1e-3 stops early
+        let heavy =
+            lazy (
+                let rng = Xoshiro256StarStar(91L, 0L)
+                Array.init 20000 (fun i ->
+                    let z = rng.NextNormal()
+                    match i % 3 with
+                    | 0 -> 0.3 * z
+                    | 1 -> z
+                    | _ -> 3.0 * z / sqrt (max 1e-3 (-log (1.0 - rng.NextDouble())))))
+        let options = MixtureOptions.Create(5, restarts = 3, seed = 4L, standardize = true)
+        let refined = { options with Refine = Some { Tolerance = 1e-7; MaxIterations = 3000 } }
+        yield testCase "reaches at least the likelihood of plain EM run to the same tolerance, in fewer steps" <| fun () ->
+            let plain = GaussianMixture.fit { options with Tolerance = 1e-7; MaxIterations = 20000 } heavy.Value
+            let fast = GaussianMixture.fit refined heavy.Value
+            Expect.isTrue plain.Converged "plain EM converged"
+            Expect.isTrue fast.Converged "refinement converged"
+            Expect.isGreaterThanOrEqual fast.MeanLogLikelihood (plain.MeanLogLikelihood - 1e-6) "at least plain EM's optimum"
+            Expect.isLessThan fast.Iterations plain.Iterations $"fewer E-steps ({fast.Iterations} vs {plain.Iterations})"
+        yield testCase "never lowers the likelihood of the best restart; the history goes on from it" <| fun () ->
+            let before = GaussianMixture.fit options heavy.Value
+            let after = GaussianMixture.fit refined heavy.Value
+            Expect.isGreaterThanOrEqual after.MeanLogLikelihood before.MeanLogLikelihood "not worse"
+            Expect.equal after.History.[.. before.History.Length - 1] before.History "the restart's steps first"
+            Expect.equal after.History.Length after.Iterations "one history entry per E-step"
+            Expect.equal (after.History |> Array.map (fun h -> h.Iteration)) [| 1 .. after.Iterations |] "numbered on"
+        yield testCase "a refinement cut short is a flag, not an exception" <| fun () ->
+            let f = GaussianMixture.fit { options with Refine = Some { Tolerance = 0.0; MaxIterations = 6 } } heavy.Value
+            Expect.isFalse f.Converged "not converged"
+        yield testCase "bad refinement settings name the field" <| fun () ->
+            throwsArg "Refine.MaxIterations" [ "≥ 1"; "got 0" ] (fun () ->
+                GaussianMixture.fit { options with Refine = Some { Tolerance = 1e-6; MaxIterations = 0 } } heavy.Value)
+            throwsArg "Refine.Tolerance" [ "got -1" ] (fun () ->
+                GaussianMixture.fit { options with Refine = Some { Tolerance = -1.0; MaxIterations = 10 } } heavy.Value)
+    ]

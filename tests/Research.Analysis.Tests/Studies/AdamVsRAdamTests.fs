@@ -98,10 +98,13 @@ let pinned =
             let verdicts = [ for c in output.Claims -> c.Id, c.Verdict ]
             Expect.equal verdicts
                 [ "bh-at-least-holm", Holds; "bh-more-powerful", Holds; "most-series-non-normal", Holds
-                  "mixture-fits-each-neuron", Refuted; "mixture-five-by-bic", Refuted; "bootstrap-follows-theory", Holds
+                  "mixture-fits-each-neuron", Refuted; "mixture-five-by-bic", Holds; "bootstrap-follows-theory", Holds
                   "non-normal-higher-variance", Holds; "radam-reduces-variance", Holds; "radam-reduction-equal", Inconclusive
                   "warmup-reduces-variance", Holds ]
                 "every claim's verdict"
+            // mixture-five-by-bic was refuted until the mixtures were fitted by 10 short k-means++ restarts and a
+            // SQUAREM-refined best (GradientAnalysis.mixtureOptions): with scikit-learn's single run to tol 1e-3 the
+            // 5-component fits stopped short of their optimum, so BIC(5) lost to a smaller k on some neurons.
             // Pinned after the weight samples and bootstrap seeds became named random streams
             // (commit "named random streams"). Before that — hand-numbered seed offsets and
             // System.Random, identical before and after the move onto the study shape — the medians
@@ -391,4 +394,33 @@ let errorsThroughTheRunner =
             Expect.equal (runTraces dir)
                 (Error ($"adam-vs-radam: {dir}/manifest.json: run.optimizer.hyperparameters.betas: expected 0 ≤ β₁ < 1 and 0 < β₂ < 1, found [0.9, 0]; "
                         + "ψ_t is undefined for these values, so fix the manifest (PyTorch's default is [0.9, 0.999])")) "message"
+    ]
+
+[<Tests>]
+let scaleInvariance =
+    testList "Studies.AdamVsRAdam.units: the same gradients scaled by 1, 1e-3 and 1e-6 give the same KS distances and verdicts" [
+        testCase "a 4×12 block × 40 iterations at three scales" <| fun () ->
+            let source = shapedTrace 40 4 12 "mixed"
+            let scaled (a: float32) =
+                let dir = tempDir $"scaled-{a}"
+                let block = NpyArray.Open(Path.Combine(source, "grad.npy"))
+                let values = block.ToFloatArray() |> Array.map (fun v -> v * a)
+                block.Dispose()
+                Npy.Write(Path.Combine(dir, "grad.npy"), ReadOnlySpan values, ReadOnlySpan [| 40L; 4L; 12L |])
+                File.Copy(Path.Combine(source, "manifest.json"), Path.Combine(dir, "manifest.json"))
+                dir
+            let options = { fastOptions.Analysis with BootstrapResamples = 200; WeightsPerGroup = 20 }
+            let stream = RandomStreams.forStudy AdamVsRAdamStudy.Name 5L
+            let run (dir: string) =
+                let analyses = AdamVsRAdamStudy.analyseTraces options stream ignore [ dir ]
+                let claims = AdamVsRAdamStudy.evaluateClaims options stream [] Map.empty analyses
+                analyses.Head.Mixtures |> Array.map (fun m -> m.KsDistance), [ for c in claims -> c.Id, c.Verdict ]
+            let ks1, verdicts1 = run (scaled 1.0f)
+            for a in [ 1e-3f; 1e-6f ] do
+                let ks, verdicts = run (scaled a)
+                printfn "scale %g: KS distances %s" a (String.Join(", ", ks |> Array.map (fun v -> v.ToString("F6"))))
+                // traces hold float32: scaling rounds each value anew (relative 6e-8), hence 1e-6, not 1e-12
+                for n in 0 .. ks.Length - 1 do
+                    Expect.floatClose { absolute = 1e-6; relative = 0.0 } ks.[n] ks1.[n] $"neuron {n} KS distance at scale {a}"
+                Expect.equal verdicts verdicts1 $"every verdict at scale {a}"
     ]

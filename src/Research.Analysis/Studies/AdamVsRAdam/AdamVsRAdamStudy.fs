@@ -74,6 +74,11 @@ module AdamVsRAdamStudy =
           yield "alpha", string a.Alpha
           yield "mixture components", string a.MixtureComponents
           yield "mixture restarts", string a.MixtureRestarts
+          yield "mixture restart iterations", string a.MixtureRestartIterations
+          yield "mixture refinement",
+                (match a.MixtureRefinement with
+                 | Some r -> $"SQUAREM-accelerated EM from the best restart to a change < {r.Tolerance} (at most {r.MaxIterations} steps)"
+                 | None -> "none")
           yield "bootstrap resamples", string a.BootstrapResamples
           yield "weights per group", (if a.WeightsPerGroup = Int32.MaxValue then "all" else string a.WeightsPerGroup)
           yield "weights per group with the notebook's first-t bootstrap", string a.FirstTWeights
@@ -173,6 +178,10 @@ module AdamVsRAdamStudy =
                   for f, h in a.Trace.Hashes do
                       if f = "manifest.json" || f.StartsWith "grad" then yield $"{a.Trace.Label}/{f}", h.[.. 15] ]
         let claims = evaluateClaims options ctx.Stream provenance expectations analyses
+        let refinementText =
+            match options.MixtureRefinement with
+            | Some r -> $", the best refined by SQUAREM-accelerated EM to a change < {r.Tolerance}"
+            | None -> " (no refinement)"
         let methods =
             [ if o.Traces.IsEmpty then
                   yield "data", $"MNIST training images ({(if config.TrainExamples.HasValue then config.TrainExamples.Value else ctx.Mnist.Train.Count)} examples), normalised (x/255 − 0.1307)/0.3081; test accuracy on the {ctx.Mnist.Test.Count} test images"
@@ -185,7 +194,7 @@ module AdamVsRAdamStudy =
               else
                   yield "data", "traces recorded elsewhere (see Inputs and traces)"
               yield "analysis",
-                    $"Shapiro–Wilk (AS R94) per weight, α = {options.Alpha}; Holm and Benjamini–Hochberg over the tested weights; {options.MixtureComponents}-component 1-D Gaussian mixtures by EM (on the standardised pooled gradients, so scale-invariant; k-means++ start, {options.MixtureRestarts} restarts, tol 1e-3, variance floor 1e-6 × the pooled variance) per neuron, BIC for k = 1..{options.MixtureComponents}, KS distance; bootstrap B = {options.BootstrapResamples}, up to {options.WeightsPerGroup} weights per group, early window t = {fst options.EarlyWindow}..{snd options.EarlyWindow}"
+                    $"Shapiro–Wilk (AS R94) per weight, α = {options.Alpha}; Holm and Benjamini–Hochberg over the tested weights; {options.MixtureComponents}-component 1-D Gaussian mixtures by EM (on the standardised pooled gradients, so scale-invariant; {options.MixtureRestarts} k-means++ restarts of at most {options.MixtureRestartIterations} EM steps at tol 1e-3{refinementText}; variance floor 1e-6 × the pooled variance; constant series left out) per neuron, BIC for k = 1..{options.MixtureComponents}, KS distance; bootstrap B = {options.BootstrapResamples}, up to {options.WeightsPerGroup} weights per group, early window t = {fst options.EarlyWindow}..{snd options.EarlyWindow}"
               for a in analyses do
                   yield $"{a.Trace.Label} trace", $"{relative a.Trace.Directory} ({a.Trace.Status}), series {a.Trace.SeriesName}, multiplier of ψ_t: {a.MultiplierText}" ]
         let title =

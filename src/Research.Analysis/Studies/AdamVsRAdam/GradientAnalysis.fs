@@ -9,8 +9,13 @@ type AnalysisOptions =
       Alpha: float
       /// Components of the per-neuron mixture (the notebook's 5).
       MixtureComponents: int
-      /// EM restarts per mixture fit (k-means++ initialisation).
+      /// EM restarts per mixture fit (k-means++ initialisation, scikit-learn's tolerance 1e-3).
       MixtureRestarts: int
+      /// EM iterations of each restart at most: short runs that only rank the starts when a
+      /// refinement follows (the "emEM" strategy), scikit-learn's 100 without one.
+      MixtureRestartIterations: int
+      /// The SQUAREM-accelerated EM run from the best restart to a tighter tolerance (None: none, as scikit-learn).
+      MixtureRefinement: MixtureRefinement option
       /// Bootstrap resamples B for the ψ variance curves (the notebook's 1,000).
       BootstrapResamples: int
       /// Weights per group (normality rejected / not rejected) whose ψ variance is bootstrapped;
@@ -26,7 +31,8 @@ type AnalysisOptions =
 
     /// The defaults the study uses.
     static member Default =
-        { Alpha = 0.05; MixtureComponents = 5; MixtureRestarts = 3; BootstrapResamples = 1000; WeightsPerGroup = 200; FirstTWeights = 50
+        { Alpha = 0.05; MixtureComponents = 5; MixtureRestarts = 10; MixtureRestartIterations = 20
+          MixtureRefinement = Some { Tolerance = 1e-5; MaxIterations = 1000 }; BootstrapResamples = 1000; WeightsPerGroup = 200; FirstTWeights = 50
           EarlyWindow = (10, 30); HistogramBins = 80 }
 
 /// Normality results for one neuron (row of the block).
@@ -135,9 +141,13 @@ module GradientAnalysis =
     /// The options of the study's k-component fit of one neuron's pooled gradients. The data are
     /// standardised (<c>Standardize</c>): the fit, its KS distance and its BIC comparisons do not
     /// depend on the gradients' units, and the variance floor is 1e-6 times the pooled variance,
-    /// not scikit-learn's absolute 1e-6 (larger than the variance of these gradients).
+    /// not scikit-learn's absolute 1e-6 (larger than the variance of these gradients). Several short
+    /// restarts rank k-means++ starts and the best is refined to convergence (emEM, Biernacki et al.
+    /// 2003, with SQUAREM): on the study's traces scikit-learn's single run to tol = 1e-3 stops far
+    /// from the optimum, and one start can land in a worse one (bench/Research.Benchmarks --traces).
     let mixtureOptions (options: AnalysisOptions) (seed: int64) (k: int) : MixtureOptions =
-        { MixtureOptions.Create(k, standardize = true) with Restarts = options.MixtureRestarts; Seed = seed }
+        { MixtureOptions.Create(k, standardize = true) with
+            Restarts = options.MixtureRestarts; MaxIterations = options.MixtureRestartIterations; Seed = seed; Refine = options.MixtureRefinement }
 
     /// One neuron's pooled gradients, what its mixture is fitted to: every iteration of each weight of
     /// the neuron whose series is not constant, and how many constant series were left out. A
