@@ -73,14 +73,16 @@ let private writeInputs (dir: string) (sw: float32[]) (p: float[]) (gmm: float[]
     write "gmm.f64" gmm (8 * gmm.Length)
     write "g.f64" g (8 * g.Length)
 
-/// bench/python/stats_bench.py, found by walking up from the executable.
-let private findScript () =
+/// bench/python/<name>, found by walking up from the executable.
+let private findScriptNamed (name: string) =
     let rec up (d: DirectoryInfo) =
         if isNull d then None
         else
-            let c = Path.Combine(d.FullName, "bench", "python", "stats_bench.py")
+            let c = Path.Combine(d.FullName, "bench", "python", name)
             if File.Exists c then Some c else up d.Parent
     up (DirectoryInfo AppContext.BaseDirectory)
+
+let private findScript () = findScriptNamed "stats_bench.py"
 
 /// Runs a process to completion; returns (exit code, stdout, stderr).
 let private run (exe: string) (args: string list) (timeoutMs: int) =
@@ -119,6 +121,37 @@ let main argv =
         | _ :: rest -> opt name rest
         | [] -> None
     let repeats = opt "--repeats" args |> Option.map int |> Option.defaultValue 20
+    // --traces DIR ...: the mixture comparison on recorded traces only (every argument after it up to the next option)
+    let traces = args |> List.skipWhile ((<>) "--traces") |> function
+                 | _ :: rest -> Some (rest |> List.takeWhile (fun a -> not (a.StartsWith "--")))
+                 | [] -> None
+    match traces with
+    | Some dirs ->
+        let analysis = Research.Analysis.Studies.AdamVsRAdam.AnalysisOptions.Default
+        let analysis =
+            match opt "--restarts" args with
+            | Some r -> { analysis with MixtureRestarts = int r }
+            | None -> analysis
+        let analysis =
+            match opt "--restart-iterations" args with
+            | Some r -> { analysis with MixtureRestartIterations = int r }
+            | None -> analysis
+        let analysis =
+            match opt "--refine" args with
+            | Some "none" -> { analysis with MixtureRefinement = None }
+            | Some r ->
+                let parts = r.Split ':'
+                { analysis with MixtureRefinement = Some { Tolerance = float parts.[0]; MaxIterations = int parts.[1] } }
+            | None -> analysis
+        let neurons = opt "--neurons" args |> Option.map int |> Option.defaultValue Int32.MaxValue
+        printfn "Research.Analysis mixture benchmark on traces (%d cores); load average %s"
+            Environment.ProcessorCount (try (File.ReadAllText "/proc/loadavg").Split(' ').[0] with _ -> "n/a")
+        MixtureTraces.run (findPython (opt "--python" args)) (findScriptNamed "mixture_bench.py") dirs analysis
+            (opt "--repeats" args |> Option.map int |> Option.defaultValue 1) neurons
+            (opt "--timed-neurons" args |> Option.map int |> Option.defaultValue 2)
+        printfn "load average at the end: %s" (try (File.ReadAllText "/proc/loadavg").Split(' ').[0] with _ -> "n/a")
+        exit 0
+    | None -> ()
     let loadAverage () =
         try (File.ReadAllText "/proc/loadavg").Split(' ').[0] with _ -> "n/a"
     printfn "Research.Analysis benchmarks (%d cores, %s, .NET %s); median of %d runs after warm-up; load average %s"

@@ -104,6 +104,8 @@ Each study has options of its own: ./run.sh <study> --help"""
                 | None -> Ok(defaultOutputRoot ())
             let seeds =
                 match r.TryGetResult Seeds with
+                | None when r.GetResult(Seed, defaultValue = 0L) < 0L ->
+                    Error $"--seed: expected a whole number ≥ 0 (as --seeds), got {r.GetResult Seed}"
                 | None -> Ok None
                 | Some _ when r.Contains Seed -> Error "give either --seed or --seeds, not both"
                 | Some text -> Replication.parseSeeds text |> Result.map Some

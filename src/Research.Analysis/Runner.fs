@@ -335,7 +335,12 @@ module Runner =
             sprintf "  %-30s %-12s %-16s %s" c.Id (string c.Verdict) mark (Claims.describe c.Effect) ]
 
     let private exceptionText (e: exn) =
-        let rec chain (x: exn) = [ if not (isNull x) then yield x.Message; yield! (if isNull x then [] else chain x.InnerException) ]
+        // an ArgumentException's message ends with " (Parameter 'name')", which names a code parameter, not the user's input
+        let message (x: exn) =
+            match x with
+            | :? ArgumentException as a when not (isNull a.ParamName) -> a.Message.Replace($" (Parameter '{a.ParamName}')", "")
+            | _ -> x.Message
+        let rec chain (x: exn) = [ if not (isNull x) then yield message x; yield! (if isNull x then [] else chain x.InnerException) ]
         let messages = chain e |> List.distinct
         // an outer message that already contains the inner one says it once
         messages |> List.fold (fun acc m -> if acc = "" then m elif acc.Contains m then acc else acc + ": " + m) ""

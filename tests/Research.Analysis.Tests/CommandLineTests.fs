@@ -51,6 +51,15 @@ let tests =
                   [ "adam-vs-radam"; "--steps"; "10"; "--record"; "50" ], "--record: expected 3 ≤ N ≤ --steps (10), got 50"
                   [ "adam-vs-radam"; "--traces" ], "--traces: expected one or more trace folders, got none"
                   [ "adam-vs-radam"; "--traces"; "/no/such/folder" ], "'/no/such/folder' is not a folder"
+                  [ "adam-vs-radam"; "--traces"; "/etc/hostname" ], "--traces: '/etc/hostname' is a file (/etc/hostname); pass trace folders, each with a manifest.json"
+                  [ "adam-vs-radam"; "--traces"; "/tmp" ], "--traces: '/tmp' has no manifest.json (/tmp), so it is not a trace folder"
+                  [ "adam-vs-radam"; "--traces"; "/tmp"; "/tmp/" ], "--traces: '/tmp' has no manifest.json"
+                  [ "adam-vs-radam"; "--resamples"; "1" ], "--resamples: expected B ≥ 2, got 1"
+                  [ "adam-vs-radam"; "--weights-per-group"; "0" ], "--weights-per-group: expected a whole number ≥ 1, got 0"
+                  [ "adam-vs-radam"; "--steps"; "99999999999" ], "'--steps' must be followed by <int>"
+                  [ "adam-vs-radam"; "--seed"; "1"; "--seed"; "2" ], "'--seed'"
+                  [ "adam-vs-radam"; "--seed"; "-1" ], "--seed: expected a whole number ≥ 0 (as --seeds), got -1"
+                  [ "adam-vs-radam"; "--seeds"; "3..1" ], "--seeds: '3..1' is not a range lo..hi of seeds 0 ≤ lo ≤ hi"
                   [ "adam-vs-radam"; "--out"; "" ], "--out: expected a folder, got an empty string"
                   [ "adam-vs-radam"; "--out"; "/etc/hostname" ], "is a file"
                   [ "--steps"; "5" ], "options that belong to one study go after its name"
@@ -60,6 +69,22 @@ let tests =
                 let line = oneLine err
                 Expect.stringContains line fragment $"{args}"
                 Expect.isFalse (line.Contains "   at ") "no stack trace"
+
+        testCase "--traces: the same folder twice, and a trace file linked from outside, are one line each before anything runs" <| fun () ->
+            let dir = Path.Combine(Path.GetTempPath(), $"cli-trace-{Guid.NewGuid():N}")
+            Directory.CreateDirectory dir |> ignore
+            File.WriteAllText(Path.Combine(dir, "manifest.json"), "{}")
+            let code, _, err = cli [ "adam-vs-radam"; "--traces"; dir; dir + "/" ]
+            Expect.equal code 2 "usage error"
+            Expect.equal (oneLine err) $"error: adam-vs-radam: --traces: {dir} is given twice; pass each trace folder once" "twice"
+            let outside = Path.Combine(Path.GetTempPath(), $"outside-{Guid.NewGuid():N}.npy")
+            File.WriteAllText(outside, "secret")
+            File.CreateSymbolicLink(Path.Combine(dir, "g.npy"), outside) |> ignore
+            let code, _, err = cli [ "adam-vs-radam"; "--traces"; dir ]
+            Expect.equal code 2 "usage error"
+            let line = oneLine err
+            Expect.stringContains line $"--traces: {dir}/g.npy: g.npy of the trace is a symbolic link to {outside}, outside the trace directory" "names the link"
+            Expect.isFalse (line.Contains "secret") "the linked file's content is not shown"
 
         testCase "--help for a study shows the common and the study's own options" <| fun () ->
             let code, out, _ = cli [ "adam-vs-radam"; "--help" ]

@@ -59,3 +59,65 @@ let tempDirectory (prefix: string) =
     let d = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}")
     Directory.CreateDirectory d |> ignore
     d
+
+/// One case of a reference file as the tests read it: Ok with the parsed case, or Error with where
+/// it is in the file and why it cannot be run (which becomes one failing test, never an exception
+/// while the test list is built).
+type ReferenceCase<'T> = Result<'T, string * string>
+
+/// Every case of the array <paramref name="arrayName"/> of a parsed reference file, each parsed on
+/// its own by <paramref name="parse"/> (index, element). A case that cannot be parsed is an Error
+/// naming it (by its "name" or "id" if it has one, else its index) and the reason; a file that
+/// cannot be read, or has no such array, is one Error.
+let referenceCases (file: string) (load: unit -> Text.Json.JsonElement) (arrayName: string)
+                   (parse: int -> Text.Json.JsonElement -> 'T) : ReferenceCase<'T> list =
+    let label (i: int) (e: Text.Json.JsonElement) =
+        let field (k: string) =
+            match e.ValueKind, (if e.ValueKind = Text.Json.JsonValueKind.Object then e.TryGetProperty k else (false, e)) with
+            | Text.Json.JsonValueKind.Object, (true, v) when v.ValueKind = Text.Json.JsonValueKind.String -> Some(v.GetString())
+            | Text.Json.JsonValueKind.Object, (true, v) when v.ValueKind = Text.Json.JsonValueKind.Number -> Some(v.GetRawText())
+            | _ -> None
+        match field "name" |> Option.orElse (field "id") with
+        | Some n -> $"{file} {arrayName}[{i}] ({n})"
+        | None -> $"{file} {arrayName}[{i}]"
+    try
+        let root = load ()
+        match root.TryGetProperty arrayName with
+        | true, a when a.ValueKind = Text.Json.JsonValueKind.Array ->
+            [ for i, e in Seq.indexed (a.EnumerateArray()) ->
+                try Ok(parse i e) with ex -> Error(label i e, ex.Message) ]
+        | _ -> [ Error(file, $"has no array '{arrayName}'") ]
+    with ex -> [ Error(file, $"cannot be read: {ex.Message}") ]
+
+/// The tests of every case: <paramref name="tests"/> for each case that parsed, one failing test
+/// saying why for each that did not.
+let testCases (cases: ReferenceCase<'T> list) (tests: 'T -> Test list) : Test list =
+    [ for c in cases do
+        match c with
+        | Ok case -> yield! tests case
+        | Error(where, why) -> yield testCase $"{where}: cannot be run" <| fun () -> failtestf "%s: %s" where why ]
+
+/// The cases that parsed (for tests that use all of them at once).
+let parsedCases (cases: ReferenceCase<'T> list) : 'T list =
+    cases |> List.choose (function Ok c -> Some c | Error _ -> None)
+
+/// An optional property of a reference case, required by one test: its value, or a failure naming
+/// the case and the property (inside that test only).
+let requireProp (case: string) (name: string) (e: Text.Json.JsonElement) : Text.Json.JsonElement =
+    match Research.Tests.Reference.tryProp name e with
+    | Some v -> v
+    | None -> failtestf "%s has no '%s', so this test cannot run on it" case name
+
+/// Runs a test list with Expecto's own evaluator and returns (name, result) per test.
+let evaluateTests (tests: Test) =
+    Impl.evalTests { Tests.defaultConfig with printer = Impl.TestPrinters.silent; runInParallel = false } tests
+    |> Async.RunSynchronously
+    |> List.map (fun (t, summary) -> String.Join("/", t.name), summary.result)
+
+/// A parsed copy of a shared reference file, edited by <paramref name="change"/> (for the schema tests).
+let editedReference (file: string) (change: Text.Json.Nodes.JsonObject -> unit) : unit -> Text.Json.JsonElement =
+    fun () ->
+        let root = Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Research.Tests.Reference.dir, file))).AsObject()
+        change root
+        use doc = Text.Json.JsonDocument.Parse(root.ToJsonString())
+        doc.RootElement.Clone()

@@ -237,4 +237,30 @@ let tests =
                     g.ReadIteration 1L ]
             Expect.equal firstGrads[0] firstGrads[1] "same initial weights and batch: identical first gradients (Adam vs RAdam)"
             Expect.equal firstGrads[0] firstGrads[2] "and AdamW"
+
+        testCase "every manifest records the MD5 of the data files the run trained on, and whether they are MNIST's" <| fun () ->
+            // IDX files with valid headers and generated content (as random pixels behind a real header would be)
+            let data = tempDir "idx"
+            let split = TestData.generated 256 9
+            let pixels = split.Images |> Array.map (fun v -> byte (max 0.0f (min 255.0f (v * 60.0f + 30.0f))))
+            Idx.Write(IO.Path.Combine(data, "train-images-idx3-ubyte"), [| 256; 28; 28 |], ReadOnlySpan pixels)
+            Idx.Write(IO.Path.Combine(data, "train-labels-idx1-ubyte.gz"), [| 256 |], ReadOnlySpan split.Labels, gzip = true)
+            let loaded = Mnist.LoadTrain data
+            let md5Of (bytes: byte[]) = Convert.ToHexString(Security.Cryptography.MD5.HashData bytes).ToLowerInvariant()
+            let imagesMd5 = md5Of (IO.File.ReadAllBytes(IO.Path.Combine(data, "train-images-idx3-ubyte")))
+            // the .gz file's checksum is of its uncompressed content, as the distribution's sums are
+            let labelsRaw = IO.Path.Combine(tempDir "raw", "labels")
+            Idx.Write(labelsRaw, [| 256 |], ReadOnlySpan split.Labels)
+            let labelsMd5 = md5Of (IO.File.ReadAllBytes labelsRaw)
+            let config =
+                AdamVsRAdamConfig(Widths = [| 784; 16; 8; 10 |], TrainSteps = 4, RecordIterations = 3, InputColumns = 8, Seed = 1L, Device = "cpu",
+                                    Optimizers = [| OptimizerSpec("Adam", OptimizerKind.Adam) |])
+            let runs = AdamVsRAdamCapture.Run(config, tempDir "checksums", loaded, null)
+            use trace = TraceReader.Open runs.[0].TraceDirectory
+            let sums = trace.Run.["data_checksums"]
+            Expect.equal (sums.["md5"].ToJsonString())
+                $"{{\"train-images-idx3-ubyte\":\"{imagesMd5}\",\"train-labels-idx1-ubyte.gz\":\"{labelsMd5}\"}}" "MD5 of each file"
+            Expect.isFalse (sums.["matches_distribution"].GetValue<bool>()) "not MNIST's published sums"
+            if Mnist.IsPresent() then
+                Expect.isTrue (Mnist.MatchesDistribution (Mnist.LoadTest()).Checksums) "the real files match the published sums"
     ]

@@ -2,6 +2,7 @@
 // Usage: dotnet TraceCrashChild.dll <run directory> <flushEvery> <maxIterations>
 //        dotnet TraceCrashChild.dll capture <run directory>   (a small real capture, run to completion:
 //        the reproducibility test runs it several times and compares the bytes)
+//        dotnet TraceCrashChild.dll native   (loads libtorch; prints where from, or the error, in one line)
 //        dotnet TraceCrashChild.dll train <run directory>   (trains an MLP with a TraceRecorder,
 //        flushing every 2 iterations, for 100000 steps: the test kills it part-way)
 // Writes a deterministic trace as fast as it can: series "block" (kind "gradient", rows 4×16,
@@ -16,6 +17,22 @@ using Research.Core.Models;
 using Research.Core.Runtime;
 using Research.Core.Training;
 using Research.Core.Traces;
+
+if (args.Length == 1 && args[0] == "native")
+{
+    // The native-cache test: load libtorch under the environment the test set; one line either way.
+    try
+    {
+        TorchRuntime.Initialize(0);
+        Console.Out.WriteLine(TorchNative.Description);
+        return 0;
+    }
+    catch (InvalidOperationException e)
+    {
+        Console.Error.WriteLine(e.Message);
+        return 1;
+    }
+}
 
 if (args.Length == 2 && args[0] == "capture")
 {

@@ -45,6 +45,18 @@ type Effect =
     static member Interval(quantity, estimate, lower, upper, level, n) =
         { Quantity = quantity; Estimate = estimate; Lower = lower; Upper = upper; Level = level; PValue = nan; N = n; Details = [] }
 
+    /// <summary>Why an effect cannot be judged, if it cannot: an estimate that is infinite, or an
+    /// interval whose lower bound exceeds its upper bound or only one of whose bounds is a number.
+    /// (A NaN estimate is the usual "not computed" and is judged inconclusive by every rule.)</summary>
+    member e.Problem : string option =
+        let shown (x: float) = x.ToString("R", Globalization.CultureInfo.InvariantCulture)
+        if Double.IsInfinity e.Estimate then Some $"the estimate is {shown e.Estimate}, not a finite number"
+        elif Double.IsNaN e.Lower <> Double.IsNaN e.Upper then Some $"the interval [{shown e.Lower}, {shown e.Upper}] has only one bound"
+        elif e.Lower > e.Upper then Some $"the interval's lower bound {shown e.Lower} exceeds its upper bound {shown e.Upper}"
+        elif not (Double.IsNaN e.Lower) && Double.IsNaN e.Estimate then
+            Some $"the interval [{shown e.Lower}, {shown e.Upper}] has no estimate (NaN)"
+        else None
+
 /// A decision rule fixed before the data is seen: a sentence for people and a function of the effect.
 type DecisionRule =
     { /// The rule in words, e.g. "holds if the lower 95% bound > 1; refuted if the upper bound < 1".
@@ -52,14 +64,18 @@ type DecisionRule =
       /// The rule as code.
       Decide: Effect -> Verdict }
 
-/// Ready-made decision rules.
+/// Ready-made decision rules. Every rule judges an effect that cannot be judged (<c>Effect.Problem</c>:
+/// an infinite estimate, a reversed or half-open interval) inconclusive, never "holds".
 module DecisionRule =
+
+    /// The rule's verdict, or Inconclusive for an effect that cannot be judged.
+    let private guarded (decide: Effect -> Verdict) (e: Effect) = if e.Problem.IsSome then Inconclusive else decide e
 
     /// Holds when the interval lies above the threshold, refuted when it lies below, else inconclusive.
     let intervalAbove (threshold: float) : DecisionRule =
         { Text = $"holds if the whole confidence interval is above {threshold:G4}; refuted if it is wholly below; otherwise inconclusive"
           Decide =
-            fun e ->
+            guarded <| fun e ->
                 if Double.IsNaN e.Lower || Double.IsNaN e.Upper then Inconclusive
                 elif e.Lower > threshold then Holds
                 elif e.Upper < threshold then Refuted
@@ -69,7 +85,7 @@ module DecisionRule =
     let intervalBelow (threshold: float) : DecisionRule =
         { Text = $"holds if the whole confidence interval is below {threshold:G4}; refuted if it is wholly above; otherwise inconclusive"
           Decide =
-            fun e ->
+            guarded <| fun e ->
                 if Double.IsNaN e.Lower || Double.IsNaN e.Upper then Inconclusive
                 elif e.Upper < threshold then Holds
                 elif e.Lower > threshold then Refuted
@@ -79,7 +95,7 @@ module DecisionRule =
     let intervalWithin (low: float) (high: float) : DecisionRule =
         { Text = $"holds if the whole confidence interval is inside [{low:G4}, {high:G4}]; refuted if it is wholly outside; otherwise inconclusive"
           Decide =
-            fun e ->
+            guarded <| fun e ->
                 if Double.IsNaN e.Lower || Double.IsNaN e.Upper then Inconclusive
                 elif e.Lower >= low && e.Upper <= high then Holds
                 elif e.Upper < low || e.Lower > high then Refuted
@@ -88,12 +104,12 @@ module DecisionRule =
     /// A deterministic comparison of the estimate (for exact quantities such as counts).
     let estimateAtLeast (threshold: float) : DecisionRule =
         { Text = $"holds if the estimate is ≥ {threshold:G4}; refuted otherwise"
-          Decide = fun e -> if Double.IsNaN e.Estimate then Inconclusive elif e.Estimate >= threshold then Holds else Refuted }
+          Decide = guarded <| fun e -> if Double.IsNaN e.Estimate then Inconclusive elif e.Estimate >= threshold then Holds else Refuted }
 
     /// Holds when the estimate exceeds the threshold, refuted when it is at most the threshold.
     let estimateAbove (threshold: float) : DecisionRule =
         { Text = $"holds if the estimate is > {threshold:G4}; refuted otherwise"
-          Decide = fun e -> if Double.IsNaN e.Estimate then Inconclusive elif e.Estimate > threshold then Holds else Refuted }
+          Decide = guarded <| fun e -> if Double.IsNaN e.Estimate then Inconclusive elif e.Estimate > threshold then Holds else Refuted }
 
 /// A conclusion a study draws, written so it can be checked again on every run.
 type Claim<'Evidence> =
@@ -138,15 +154,21 @@ module Claims =
         { Id = id; Statement = statement; Source = source; Evidence = evidence; Compute = compute; Rule = rule; Expected = expected }
 
     /// Evaluates a claim on its evidence. An exception in the computation is not hidden: it propagates.
+    /// An effect that cannot be judged (<c>Effect.Problem</c>) is inconclusive whatever the rule (even
+    /// a claim's own), and the reason is added to its details.
     let evaluate (provenance: (string * string) list) (evidence: 'E) (claim: Claim<'E>) : ClaimResult =
-        let effect = claim.Compute evidence
+        let computed = claim.Compute evidence
+        let effect =
+            match computed.Problem with
+            | Some why -> { computed with Details = computed.Details @ [ "cannot be judged", why ] }
+            | None -> computed
         { Id = claim.Id
           Statement = claim.Statement
           Source = claim.Source
           Evidence = claim.Evidence
           Rule = claim.Rule.Text
           Effect = effect
-          Verdict = claim.Rule.Decide effect
+          Verdict = (if effect.Problem.IsSome then Inconclusive else claim.Rule.Decide effect)
           Expected = claim.Expected
           Provenance = provenance }
 

@@ -48,7 +48,8 @@ type BandedCurve =
 module Figures =
 
     let private finitePoints (logY: bool) (x: float[]) (y: float[]) =
-        Array.zip x y |> Array.filter (fun (a, b) -> Double.IsFinite a && Double.IsFinite b && (not logY || b > 0.0))
+        let n = min x.Length y.Length
+        Array.zip x.[.. n - 1] y.[.. n - 1] |> Array.filter (fun (a, b) -> Double.IsFinite a && Double.IsFinite b && (not logY || b > 0.0))
 
     /// <summary>Axis titles and size.</summary>
     let withAxes (xTitle: string) (yTitle: string) (chart: GenericChart) : GenericChart =
@@ -81,7 +82,7 @@ module Figures =
             match c.Band with
             | Some(lower, upper) ->
                 let pts =
-                    Array.init c.X.Length (fun k -> c.X.[k], c.Y.[k], lower.[k], upper.[k])
+                    Array.init (min (min c.X.Length c.Y.Length) (min lower.Length upper.Length)) (fun k -> c.X.[k], c.Y.[k], lower.[k], upper.[k])
                     |> Array.filter (fun (x, y, lo, hi) ->
                         Array.forall Double.IsFinite [| x; y; lo; hi |] && (not logY || (y > 0.0 && lo > 0.0 && hi > 0.0)))
                 let xs = pts |> Array.map (fun (x, _, _, _) -> x)

@@ -62,11 +62,26 @@ module Report =
         json.Replace("<", "\\u003c").Replace(">", "\\u003e").Replace("&", "\\u0026")
             .Replace("\u2028", "\\u2028").Replace("\u2029", "\\u2029")
 
-    /// Quotes one CSV field (RFC 4180).
+    /// A cell a spreadsheet would run as a formula (it starts with =, +, -, @, a tab or a carriage
+    /// return) and that is not a finite number: written with a leading apostrophe, which spreadsheets
+    /// show as text (OWASP "CSV injection"). Plain numbers such as -0.5 or +3e-4 stay numbers.
+    let private defuse (s: string) : string =
+        if String.IsNullOrEmpty s || "=+-@\t\r".IndexOf s.[0] < 0 then s
+        else
+            match Double.TryParse(s, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
+            | true, v when Double.IsFinite v -> s
+            | _ -> "'" + s
+
+    /// One CSV field (RFC 4180 quoting), with formula-like text defused (see the remarks on <c>toCsv</c>).
     let csvField (s: string) : string =
+        let s = defuse (if isNull s then "" else s)
         if s.IndexOfAny([| ','; '"'; '\n'; '\r' |]) >= 0 then "\"" + s.Replace("\"", "\"\"") + "\"" else s
 
-    /// A table as CSV text.
+    /// <summary>A table as CSV text.</summary>
+    /// <remarks>Cells are RFC 4180 fields. A cell that begins with =, +, -, @, a tab or a carriage
+    /// return and is not a number gets a leading apostrophe, so that a label such as
+    /// "=HYPERLINK(…)" from a trace's manifest is shown as text, never run as a spreadsheet formula;
+    /// numbers, negative ones included, are written as they are.</remarks>
     let toCsv (table: ReportTable) : string =
         let sb = StringBuilder()
         sb.AppendLine(String.Join(",", table.Columns |> List.map csvField)) |> ignore

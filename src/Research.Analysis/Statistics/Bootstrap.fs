@@ -57,6 +57,28 @@ type PrefixCurve =
       Resamples: int }
 
 /// <summary>
+/// What a bootstrap of Adam's adaptive learning rate ψ_t resamples, and so what its variance estimates.
+/// </summary>
+type PsiResampling =
+    /// <summary>Resampling t gradients from the whole series: each resample draws T indices from all of
+    /// g₁..g_T, and ψ_t is computed on its first t draws (<c>Bootstrap.psiCurve</c>). Estimates
+    /// Var[ψ_t] when the t gradients are independent draws from the weight's gradient distribution over
+    /// the whole window — Liu et al.'s setting (Theorem 2), comparable with ρ_t/(2(ρ_t−2)(ρ_t−4))/σ².</summary>
+    | WholeSeries
+    /// <summary>The notebook's per-t bootstrap of the first t gradients: for each t afresh, t indices
+    /// drawn from g₁..g_t only (<c>np.random.choice(g[:t], t)</c>; <c>Bootstrap.psiCurveFirstT</c>).
+    /// Estimates the sampling variability of ψ_t computed from the gradients seen up to t; at small t
+    /// it reflects how few values there are (at t = 1 it is 0), at t = T it equals the whole-series
+    /// scheme's.</summary>
+    | FirstT
+
+    /// In words, for reports.
+    member s.Description =
+        match s with
+        | WholeSeries -> "resampling t gradients from the whole series g_1..g_T (Var[ψ_t] for independent draws from the window's gradients, Liu et al.'s setting)"
+        | FirstT -> "the notebook's per-t bootstrap of the first t gradients g_1..g_t (the uncertainty of ψ_t given the gradients seen up to t)"
+
+/// <summary>
 /// A statistic that can be updated one value at a time, returning its value on every prefix
 /// (the input of <c>Bootstrap.prefixCurve</c>).
 /// </summary>
@@ -84,9 +106,12 @@ type IPrefixStatistic =
 /// a = Σ U³ / (6 (Σ U²)^{3/2}) with U_i = (n − 1)(θ̄₍.₎ − θ₍ᵢ₎), and limits at the replicate quantiles
 /// Φ(z₀ + (z₀ + z_α)/(1 − a(z₀ + z_α))). Verified against scipy 1.10.1 on stored replicates
 /// (<c>tests/Research.Analysis.Tests/reference/bootstrap_scipy.json</c>) to 1e-12.</para>
-/// <para><b>Prefix curves.</b> What is resampled, exactly as the notebook did: the whole series
-/// g₁..g_T is resampled with replacement (T indices per resample), and the statistic is then
-/// computed on every prefix g*₁..g*_t of the <i>resampled</i> series, t = 1..T. Each resample
+/// <para><b>Prefix curves.</b> What is resampled (<see cref="T:Research.Analysis.PsiResampling"/>):
+/// for <c>psiCurve</c> and <c>prefixCurve</c>, the whole series g₁..g_T is resampled with replacement
+/// (T indices per resample), and the statistic is then computed on every prefix g*₁..g*_t of the
+/// <i>resampled</i> series, t = 1..T. This is not what the notebook did: it resampled g₁..g_t afresh
+/// for each t, which <c>psiCurveFirstT</c> does; the two estimate different things (see
+/// <c>PsiResampling</c>) and agree only at t = T. Each resample
 /// streams its T indices through an O(1) update, so B resamples cost O(B·T) with no per-resample
 /// allocation. Resamples are grouped in fixed blocks of 64 whose sums are added in block order;
 /// blocks run on the calling thread and on helper threads, and the caller recomputes a block a
@@ -325,6 +350,14 @@ module Bootstrap =
 
     // ---- prefix curves ------------------------------------------------------------------------
 
+    /// Adds ψ_{i+1} = √(c_i / s) of one resample to the deviation sums at i, or counts it unbounded (s = 0).
+    let inline private addPsi (c: float[]) (reference: float[]) (s1: float[]) (s2: float[]) (inf: int[]) (i: int) (s: float) =
+        if s > 0.0 then
+            let d = sqrt (c.[i] / s) - reference.[i]
+            s1.[i] <- s1.[i] + d
+            s2.[i] <- s2.[i] + d * d
+        else inf.[i] <- inf.[i] + 1
+
     /// Accumulates resamples [b0, b1) into s1/s2/inf for the ψ kernel.
     let private psiBlock (seed: int64) (beta: float) (c: float[]) (g2: float[]) (reference: float[])
                          (b0: int) (b1: int) (rng: Xoshiro256StarStar)
@@ -335,11 +368,7 @@ module Bootstrap =
             let mutable s = 0.0
             for i in 0 .. t - 1 do
                 s <- beta * s + g2.[rng.NextInt t]
-                if s > 0.0 then
-                    let d = sqrt (c.[i] / s) - reference.[i]
-                    s1.[i] <- s1.[i] + d
-                    s2.[i] <- s2.[i] + d * d
-                else inf.[i] <- inf.[i] + 1
+                addPsi c reference s1 s2 inf i s
 
     let inline private rotl (v: Vector256<uint64>) (k: int) =
         Vector256.BitwiseOr(Vector256.ShiftLeft(v, k), Vector256.ShiftRightLogical(v, 64 - k))
@@ -525,13 +554,55 @@ module Bootstrap =
                 else fun b0 b1 rng s1 s2 inf -> psiBlock seed beta2 c g2 shift b0 b1 rng s1 s2 inf)
         { curve with Original = reference }
 
+    /// The block worker of the per-t scheme (<c>FirstT</c>): resample b draws, for t = 1..T in turn,
+    /// t fresh indices from [0, t) from the stream (seed, b); O(T²/2) per resample.
+    let private firstTKernel (seed: int64) (beta: float) (c: float[]) (g2: float[]) (reference: float[]) =
+        fun (b0: int) (b1: int) (rng: Xoshiro256StarStar) (s1: float[]) (s2: float[]) (inf: int[]) ->
+            for b in b0 .. b1 - 1 do
+                rng.Reset(seed, int64 b)
+                for n in 1 .. g2.Length do
+                    let mutable s = 0.0
+                    for _ in 1 .. n do s <- beta * s + g2.[rng.NextInt n]
+                    addPsi c reference s1 s2 inf (n - 1) s
+
+    let private psiCurveFirstTCore (parallelBlocks: bool) (beta2: float) (seed: int64) (resamples: int) (g: float[]) =
+        let c = psiConstants beta2 g.Length
+        let g2 = g |> Array.map (fun v -> v * v)
+        let reference = psiReference beta2 c g2
+        let shift = reference |> Array.map (fun v -> if Double.IsInfinity v then 0.0 else v)
+        let curve = runCurve parallelBlocks resamples g.Length shift (fun () -> firstTKernel seed beta2 c g2 shift)
+        { curve with Original = reference }
+
+    let private curveCore (scheme: PsiResampling) =
+        match scheme with
+        | WholeSeries -> psiCurveCore
+        | FirstT -> psiCurveFirstTCore
+
     let private checkSeries (name: string) (g: float[]) =
         Validation.minLength name 1 "gradient values" g
         Validation.allFinite name g
 
+    /// Checks a batch of series (naming the series and index of a bad value), then runs one curve per
+    /// series in parallel, each with sequential blocks.
+    let private checkedBatch (core: bool -> float -> int64 -> int -> float[] -> PrefixCurve) (beta2: float) (seed: int64) (resamples: int)
+                             (series: float[][]) : PrefixCurve[] =
+        checkBeta2 beta2
+        checkResamples resamples
+        Validation.minLength (nameof series) 1 "series" series
+        series |> Array.iteri (fun i g ->
+            if isNull g then invalidArg (nameof series) $"expected an array at index {i}, got null"
+            if g.Length = 0 then invalidArg (nameof series) $"expected a non-empty series at index {i}, got an empty array"
+            for j in 0 .. g.Length - 1 do
+                if Double.IsNaN g.[j] || Double.IsInfinity g.[j] then
+                    invalidArg (nameof series) $"expected finite values, got {Validation.formatValue g.[j]} in series {i} at index {j}")
+        let out = Array.zeroCreate<PrefixCurve> series.Length
+        Parallel.For(0, series.Length, fun i -> out.[i] <- core false beta2 seed resamples series.[i]) |> ignore
+        out
+
     /// <summary>
     /// The bootstrap curve of Adam's adaptive learning rate ψ_t (β₂ as given) over every prefix
-    /// t = 1..T of a gradient series: the notebook's question, in O(B·T) without per-resample arrays.
+    /// t = 1..T of a gradient series, resampling t gradients from the whole series (<c>WholeSeries</c>:
+    /// Var[ψ_t] for independent draws from the window's gradients), in O(B·T) without per-resample arrays.
     /// </summary>
     /// <param name="beta2">Adam's β₂, 0 &lt; β₂ &lt; 1 (PyTorch's default 0.999).</param>
     /// <param name="seed">Seed; resample b uses stream b.</param>
@@ -560,18 +631,39 @@ module Bootstrap =
     /// <returns>One curve per series, in input order.</returns>
     [<CompiledName("PsiCurves")>]
     let psiCurves (beta2: float) (seed: int64) (resamples: int) (series: float[][]) : PrefixCurve[] =
+        checkedBatch psiCurveCore beta2 seed resamples series
+
+    /// <summary>
+    /// The notebook's bootstrap curve of ψ_t (<c>FirstT</c>): for each t = 1..T afresh, B resamples of
+    /// t gradients drawn with replacement from the first t, g₁..g_t — the sampling variability of ψ_t
+    /// computed from the gradients seen up to t. O(B·T²/2).
+    /// </summary>
+    /// <param name="beta2">Adam's β₂, 0 &lt; β₂ &lt; 1.</param>
+    /// <param name="seed">Seed; resample b (its draws for every t, in order) uses stream b.</param>
+    /// <param name="resamples">Number of resamples B ≥ 2.</param>
+    /// <param name="g">The gradient series g₁..g_T of one weight: at least one finite value.</param>
+    /// <returns>ψ_t of the original series and the bootstrap mean and variance of ψ_t for each t
+    /// (variance 0 at t = 1: one value); +∞ and a count in <c>Unbounded</c> where a resample is all zeros.</returns>
+    [<CompiledName("PsiCurveFirstT")>]
+    let psiCurveFirstT (beta2: float) (seed: int64) (resamples: int) (g: float[]) : PrefixCurve =
         checkBeta2 beta2
         checkResamples resamples
-        Validation.minLength (nameof series) 1 "series" series
-        series |> Array.iteri (fun i g ->
-            if isNull g then invalidArg (nameof series) $"expected an array at index {i}, got null"
-            if g.Length = 0 then invalidArg (nameof series) $"expected a non-empty series at index {i}, got an empty array"
-            for j in 0 .. g.Length - 1 do
-                if Double.IsNaN g.[j] || Double.IsInfinity g.[j] then
-                    invalidArg (nameof series) $"expected finite values, got {Validation.formatValue g.[j]} in series {i} at index {j}")
-        let out = Array.zeroCreate<PrefixCurve> series.Length
-        Parallel.For(0, series.Length, fun i -> out.[i] <- psiCurveCore false beta2 seed resamples series.[i]) |> ignore
-        out
+        checkSeries (nameof g) g
+        psiCurveFirstTCore true beta2 seed resamples g
+
+    /// <summary>
+    /// The curves of either scheme for many weights at once: series in parallel, each with the same
+    /// seed, so every curve equals the single-series function's (<c>psiCurve</c> or <c>psiCurveFirstT</c>).
+    /// </summary>
+    /// <param name="scheme">What is resampled (<c>WholeSeries</c> or <c>FirstT</c>).</param>
+    /// <param name="beta2">Adam's β₂, 0 &lt; β₂ &lt; 1.</param>
+    /// <param name="seed">Seed shared by all series.</param>
+    /// <param name="resamples">Number of resamples B ≥ 2.</param>
+    /// <param name="series">One gradient series per weight; lengths may differ.</param>
+    /// <returns>One curve per series, in input order.</returns>
+    [<CompiledName("PsiCurvesWith")>]
+    let psiCurvesWith (scheme: PsiResampling) (beta2: float) (seed: int64) (resamples: int) (series: float[][]) : PrefixCurve[] =
+        checkedBatch (curveCore scheme) beta2 seed resamples series
 
     /// <summary>
     /// <c>psiCurves</c> for the columns of a row-major float32 matrix — a trace of shape

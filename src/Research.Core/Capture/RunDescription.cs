@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using Research.Core.Data;
 using Research.Core.Runtime;
 using Research.Core.Training;
 
@@ -41,6 +42,27 @@ public static class RunDescription
         };
         if (extra != null)
             foreach (var (k, v) in extra) run[k] = ToNode(v);
+        return run;
+    }
+
+    /// <summary>
+    /// Describes a run on a data set: as <see cref="Create(string, string, int, long, IOptimizer, string?, RuntimeInfo, IReadOnlyDictionary{string, object}?)"/>
+    /// with the data's description, plus <c>"data_checksums"</c>: each file the data came from with
+    /// the MD5 of its uncompressed content, and whether they are MNIST's published sums
+    /// (<c>"matches_distribution"</c>), so a trace says exactly which data produced it.
+    /// </summary>
+    public static JsonObject Create(string model, TensorDataset data, int batchSize, long seed, IOptimizer optimizer,
+        string? schedule, RuntimeInfo runtime, IReadOnlyDictionary<string, object>? extra = null)
+    {
+        var run = Create(model, data.Description, batchSize, seed, optimizer, schedule, runtime, extra);
+        var files = new JsonObject();
+        foreach (var (name, md5) in data.Checksums.OrderBy(kv => kv.Key, StringComparer.Ordinal)) files[name] = md5;
+        run["data_checksums"] = new JsonObject
+        {
+            ["md5"] = files,
+            ["matches_distribution"] = Mnist.MatchesDistribution(data.Checksums),
+            ["note"] = data.Checksums.Count == 0 ? "data made in memory: no files" : "MD5 of each file's uncompressed content",
+        };
         return run;
     }
 

@@ -40,6 +40,10 @@ public sealed class TensorDataset : IDisposable
     /// <summary>A short description for manifests ("MNIST train, 60000 examples").</summary>
     public string Description { get; }
 
+    /// <summary>The files the data came from with the MD5 of each (empty for data made in memory);
+    /// <see cref="Capture.RunDescription"/> writes them into every manifest of a run on this data.</summary>
+    public IReadOnlyDictionary<string, string> Checksums { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Wraps existing tensors (the dataset takes ownership and disposes them). Integer targets
     /// are class labels and must be 1-D [N]; floating-point targets are values and must be 2-D [N, d].</summary>
     /// <param name="inputs">Inputs [N, …].</param>
@@ -118,7 +122,10 @@ public sealed class TensorDataset : IDisposable
         long[] shape = flat ? [split.Count, MnistSplit.Pixels] : [split.Count, 1, 28, 28];
         var x = torch.tensor(split.Images, shape, dtype: ScalarType.Float32).to(device);
         var y = torch.tensor(split.Labels.Select(b => (long)b).ToArray(), [split.Count], dtype: ScalarType.Int64).to(device);
-        return new TensorDataset(x, y, $"{name ?? "MNIST"} ({split.Count} examples from {Path.GetFileName(split.Source)})");
+        return new TensorDataset(x, y, $"{name ?? "MNIST"} ({split.Count} examples from {Path.GetFileName(split.Source)})")
+        {
+            Checksums = split.Checksums,
+        };
     }
 
     /// <summary>The example order of one epoch (a permutation of 0..N−1 fixed by seed and epoch).</summary>

@@ -9,6 +9,9 @@ namespace Research.Core.Data;
 /// <param name="Data">The payload, row-major, one byte per element.</param>
 public sealed record IdxArray(string Path, int[] Dimensions, byte[] Data)
 {
+    /// <summary>MD5 of the file's uncompressed content (lower-case hex; the distribution's MNIST sums are of that), or null.</summary>
+    public string? Md5 { get; init; }
+
     /// <summary>Number of items (the first dimension).</summary>
     public int Count => Dimensions[0];
 
@@ -91,7 +94,10 @@ public static class Idx
             throw new IdxFormatException(path, Fix(bytes.Length < expected
                 ? $"truncated: {bytes.Length} bytes, the header [{string.Join("x", dims)}] needs {expected}."
                 : $"{bytes.Length} bytes, {bytes.Length - expected} more than the header [{string.Join("x", dims)}] allows."));
-        return new IdxArray(path, dims, bytes[headerLength..]);
+        return new IdxArray(path, dims, bytes[headerLength..])
+        {
+            Md5 = Convert.ToHexString(System.Security.Cryptography.MD5.HashData(bytes)).ToLowerInvariant(),
+        };
     }
 
     /// <summary>Writes an IDX file of unsigned bytes (used by tests and for small derived data sets).</summary>

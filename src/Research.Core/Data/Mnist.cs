@@ -27,12 +27,16 @@ public sealed record MnistSplit(float[] Images, byte[] Labels, int Count, string
     /// <summary>Pixels per image (28×28).</summary>
     public const int Pixels = 784;
 
+    /// <summary>The files the split was read from, by name, with the MD5 of each one's uncompressed
+    /// content (empty for a split built in memory). Recorded in every trace manifest of a run on it.</summary>
+    public IReadOnlyDictionary<string, string> Checksums { get; init; } = new Dictionary<string, string>();
+
     /// <summary>A split of the first <paramref name="n"/> examples (for quick runs and tests).</summary>
     public MnistSplit Take(int n)
     {
         if (n <= 0 || n > Count)
             throw new ArgumentOutOfRangeException(nameof(n), n, $"expected 1..{Count}.");
-        return new MnistSplit(Images[..(n * Pixels)], Labels[..n], n, Source);
+        return new MnistSplit(Images[..(n * Pixels)], Labels[..n], n, Source) { Checksums = Checksums };
     }
 }
 
@@ -54,6 +58,15 @@ public static class Mnist
         ["t10k-images-idx3-ubyte"] = "2646ac647ad5339dbf082846283269ea",
         ["t10k-labels-idx1-ubyte"] = "27ae3e4e09519cfbb04c329615203637",
     };
+
+    /// <summary>
+    /// True when every checksum is the distribution's MD5 of that file (a name with or without
+    /// <c>.gz</c>); false for other data (random pixels behind a valid header, shuffled labels) and
+    /// for a split with no checksums (built in memory).
+    /// </summary>
+    public static bool MatchesDistribution(IReadOnlyDictionary<string, string> checksums) =>
+        checksums.Count > 0 && checksums.All(kv =>
+            Files.TryGetValue(kv.Key.EndsWith(".gz", StringComparison.Ordinal) ? kv.Key[..^3] : kv.Key, out var md5) && md5 == kv.Value);
 
     /// <summary>How a user gets the files; appended to every "missing or bad file" message.</summary>
     public static string FixHint(string dir) =>
@@ -122,7 +135,14 @@ public static class Mnist
         for (int v = 0; v < 256; v++) lut[v] = ((float)v / 255f - mean) / std;
         var pixels = new float[images.Data.Length];
         for (int i = 0; i < pixels.Length; i++) pixels[i] = lut[images.Data[i]];
-        return new MnistSplit(pixels, labels.Data, images.Count, images.Path);
+        return new MnistSplit(pixels, labels.Data, images.Count, images.Path)
+        {
+            Checksums = new Dictionary<string, string>
+            {
+                [Path.GetFileName(images.Path)] = images.Md5!,
+                [Path.GetFileName(labels.Path)] = labels.Md5!,
+            },
+        };
     }
 
     static string Resolve(string dir, string name)

@@ -211,17 +211,59 @@ public static class TorchNative
     {
         var original = File.ReadAllBytes(sharpPath);
         var hash = Convert.ToHexString(SHA256.HashData(original))[..16].ToLowerInvariant();
-        var cacheRoot = Environment.GetEnvironmentVariable("RESEARCH_NATIVE_CACHE");
-        if (string.IsNullOrEmpty(cacheRoot))
-        {
-            var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-            if (string.IsNullOrEmpty(xdg))
-                xdg = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-            cacheRoot = Path.Combine(xdg, "research-toolkit", "native");
-        }
+        var cacheRoot = NativeCacheRoot(Environment.GetEnvironmentVariable, Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
         // The folder name includes the libtorch folder's hash so two checkouts never share links.
         var dirHash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(libtorchDir)))[..8].ToLowerInvariant();
         var dir = Path.Combine(cacheRoot, $"torchsharp-{hash}-{dirHash}");
+        try
+        {
+            return WritePatchedCopy(dir, original, sharpPath, libtorchDir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw CacheError(cacheRoot, e.Message);
+        }
+    }
+
+    const string CacheFix =
+        "Set RESEARCH_NATIVE_CACHE to a folder you can write to (e.g. export RESEARCH_NATIVE_CACHE=/tmp/research-native-$USER).";
+
+    static string CacheWhy =>
+        $"TorchSharp's {LibName} needs {RequiredGlibcxx}, which this system's libstdc++ lacks, so the toolkit loads a patched copy " +
+        "that it writes into a cache folder first";
+
+    /// <summary>The error for a cache folder that cannot be written: names the folder, why it is needed and the fix.</summary>
+    internal static InvalidOperationException CacheError(string cacheRoot, string problem) =>
+        new($"native-library cache {cacheRoot}: cannot write there ({problem}). {CacheWhy}. {CacheFix}");
+
+    /// <summary>
+    /// The folder the patched copy goes to: <c>$RESEARCH_NATIVE_CACHE</c>; else
+    /// <c>$XDG_CACHE_HOME/research-toolkit/native</c> when that is an absolute path (the XDG base
+    /// directory specification says relative ones are to be ignored); else
+    /// <c>$HOME/.cache/research-toolkit/native</c> (HOME, or the account's home folder, when absolute).
+    /// Never a relative folder: a library would then be written to, and loaded from, wherever the
+    /// command happens to run.
+    /// </summary>
+    /// <param name="environment">Reads an environment variable (null when unset).</param>
+    /// <param name="accountHome">The account's home folder when HOME is unset (may be empty).</param>
+    /// <exception cref="InvalidOperationException">No absolute folder can be derived; the message says how to set one.</exception>
+    internal static string NativeCacheRoot(Func<string, string?> environment, string? accountHome)
+    {
+        var explicitRoot = environment("RESEARCH_NATIVE_CACHE");
+        if (!string.IsNullOrEmpty(explicitRoot)) return Path.GetFullPath(explicitRoot);
+        var xdg = environment("XDG_CACHE_HOME");
+        if (!string.IsNullOrEmpty(xdg) && Path.IsPathRooted(xdg)) return Path.Combine(xdg, "research-toolkit", "native");
+        var home = environment("HOME");
+        if (string.IsNullOrEmpty(home)) home = accountHome;
+        if (!string.IsNullOrEmpty(home) && Path.IsPathRooted(home)) return Path.Combine(home, ".cache", "research-toolkit", "native");
+        var found = string.IsNullOrEmpty(home) ? "HOME is not set" : $"HOME is the relative path '{home}'";
+        var xdgText = string.IsNullOrEmpty(xdg) ? "XDG_CACHE_HOME is not set" : $"XDG_CACHE_HOME is the relative path '{xdg}'";
+        throw new InvalidOperationException($"native-library cache: no folder for it ({found} and {xdgText}). {CacheWhy}. {CacheFix}");
+    }
+
+    /// <summary>Writes the patched copy and the links beside it into <paramref name="dir"/>; returns the copy's path.</summary>
+    static string WritePatchedCopy(string dir, byte[] original, string sharpPath, string libtorchDir)
+    {
         Directory.CreateDirectory(dir);
         var target = Path.Combine(dir, LibName);
 

@@ -61,11 +61,15 @@ public sealed class TraceReader : IDisposable
         var manifestPath = System.IO.Path.Combine(directory, TraceFormat.ManifestFileName);
         if (!File.Exists(manifestPath))
             throw new TraceFormatException(manifestPath, $"missing: {directory} has no {TraceFormat.ManifestFileName}, so it is not a research trace (a trace is a directory with {TraceFormat.ManifestFileName} beside its .npy files)");
+        ResolveInside(directory, manifestPath, "the manifest");
 
         JsonNode? root;
         try
         {
             var bytes = File.ReadAllBytes(manifestPath);
+            if (FirstInvalidUtf8(bytes) is var bad and >= 0)
+                throw new TraceFormatException(manifestPath,
+                    $"not valid UTF-8 (byte 0x{bytes[bad]:X2} at offset {bad}); JSON files must be UTF-8: save the manifest as UTF-8 (e.g. iconv -f latin1 -t utf-8)");
             root = JsonNode.Parse(bytes, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         }
         catch (JsonException e)
@@ -152,6 +156,7 @@ public sealed class TraceReader : IDisposable
         var path = System.IO.Path.GetFullPath(System.IO.Path.Combine(directory, file));
         if (!File.Exists(path))
             throw new TraceFormatException(path, $"missing: the manifest {manifestPath} lists it as the file of {where}, but it does not exist");
+        ResolveInside(directory, path, $"the file of {where}");
 
         string? kind = OptionalString(e, "kind", manifestPath, where);
         string? description = OptionalString(e, "description", manifestPath, where);
@@ -210,6 +215,71 @@ public sealed class TraceReader : IDisposable
             array.Dispose();
             throw;
         }
+    }
+
+    /// The offset of the first byte that is not part of valid UTF-8, or -1.
+    static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        int i = 0;
+        while (i < bytes.Length)
+        {
+            if (System.Text.Rune.DecodeFromUtf8(bytes[i..], out _, out int used) != System.Buffers.OperationStatus.Done) return i;
+            i += used;
+        }
+        return -1;
+    }
+
+    /// <summary>
+    /// Checks that <paramref name="path"/>, with every symbolic link along it resolved, is a file
+    /// inside <paramref name="directory"/> (itself resolved): a trace never reads a file outside its
+    /// folder through a link, so no foreign file's bytes reach a message or a hash.
+    /// </summary>
+    /// <param name="directory">The trace directory.</param>
+    /// <param name="path">A file of the trace (full path).</param>
+    /// <param name="what">What the file is, for the message ("the file of series "g"").</param>
+    /// <returns>The resolved path.</returns>
+    /// <exception cref="TraceFormatException">The file resolves outside the directory, or is not a file.</exception>
+    public static string ResolveInside(string directory, string path, string what)
+    {
+        string real, realDir;
+        try
+        {
+            real = RealPath(path);
+            realDir = RealPath(directory);
+        }
+        catch (IOException e)
+        {
+            throw new TraceFormatException(path, $"{what}: its symbolic links cannot be resolved ({e.Message}); replace the links by the files themselves");
+        }
+        var prefix = realDir.EndsWith(System.IO.Path.DirectorySeparatorChar) ? realDir : realDir + System.IO.Path.DirectorySeparatorChar;
+        if (!real.StartsWith(prefix, StringComparison.Ordinal))
+            throw new TraceFormatException(path,
+                $"{what} is a symbolic link to {real}, outside the trace directory {realDir}; a trace reads only files inside its own folder: copy the file into the folder instead of linking to it");
+        var info = new FileInfo(real);
+        if (!info.Exists || (info.Attributes & FileAttributes.Directory) != 0)
+            throw new TraceFormatException(path, $"{what} is not a file ({real}); expected an .npy or JSON file");
+        return real;
+    }
+
+    /// The path with every symbolic link along it resolved, component by component (as realpath(3)).
+    static string RealPath(string path, int depth = 0)
+    {
+        if (depth > 40) throw new IOException("too many levels of symbolic links");
+        path = System.IO.Path.GetFullPath(path);
+        var root = System.IO.Path.GetPathRoot(path)!;
+        var result = root;
+        foreach (var part in path[root.Length..].Split(System.IO.Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries))
+        {
+            var next = System.IO.Path.Combine(result, part);
+            var info = new FileInfo(next);
+            if (info.LinkTarget is { } target)
+            {
+                var resolved = System.IO.Path.IsPathRooted(target) ? target : System.IO.Path.Combine(result, target);
+                next = RealPath(resolved, depth + 1);
+            }
+            result = next;
+        }
+        return result;
     }
 
     static string? OptionalString(JsonObject e, string key, string manifestPath, string where)

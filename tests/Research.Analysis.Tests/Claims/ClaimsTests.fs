@@ -26,6 +26,32 @@ let tests =
                 Expect.equal (r.Decide(Effect.Point("d", -1.0, 1))) Refuted "fewer refutes"
         ]
 
+        testList "an effect that cannot be judged is inconclusive under every rule, with the reason" [
+            let rules =
+                [ "intervalAbove 1", DecisionRule.intervalAbove 1.0; "intervalBelow 1", DecisionRule.intervalBelow 1.0
+                  "intervalWithin [0.8, 1.25]", DecisionRule.intervalWithin 0.8 1.25
+                  "estimateAtLeast 0", DecisionRule.estimateAtLeast 0.0; "estimateAbove 0", DecisionRule.estimateAbove 0.0 ]
+            let bad =
+                [ "lower > upper", effect 2.0 1.5 1.1, "the interval's lower bound 2 exceeds its upper bound 1.1"
+                  "infinite estimate", Effect.Interval("ratio", infinity, 1.2, infinity, 0.95, 10), "the estimate is Infinity, not a finite number"
+                  "infinite point estimate", Effect.Point("count", -infinity, 3), "the estimate is -Infinity, not a finite number"
+                  "half-open interval", effect 1.2 1.5 nan, "the interval [1.2, NaN] has only one bound"
+                  "interval without estimate", effect 1.2 nan 1.9, "the interval [1.2, 1.9] has no estimate (NaN)" ]
+            for name, e, why in bad do
+                yield testCase $"{name}: Problem says why" <| fun () ->
+                    Expect.equal e.Problem (Some why) "the reason"
+                for ruleName, rule in rules ->
+                    testCase $"{name} under {ruleName}" <| fun () -> Expect.equal (rule.Decide e) Inconclusive "never holds"
+            yield testCase "evaluate: a claim's own rule cannot judge it 'holds' either, and the reason is in the details" <| fun () ->
+                let lenient = { Text = "always holds"; Decide = fun _ -> Holds }
+                let claim = Claims.create "c" "s" "src" "ev" lenient (Some Holds) (fun () -> effect 3.0 2.0 1.0)
+                let r = Claims.evaluate [] () claim
+                Expect.equal r.Verdict Inconclusive "inconclusive"
+                Expect.contains r.Effect.Details ("cannot be judged", "the interval's lower bound 3 exceeds its upper bound 1") "reason recorded"
+            yield testCase "a valid interval that excludes its estimate is still judged (percentile intervals can)" <| fun () ->
+                Expect.equal ((DecisionRule.intervalAbove 1.0).Decide(effect 1.2 1.1 1.5)) Holds "judged"
+        ]
+
         testCase "evaluate keeps the provenance and check explains a surprise with its numbers" <| fun () ->
             let claim =
                 Claims.create "ratio-above-one" "A is more variable than B" "notebook, cell 12" "traces A and B"

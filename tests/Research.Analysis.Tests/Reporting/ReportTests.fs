@@ -47,6 +47,16 @@ let tests =
             Check.throws<ArgumentException> (fun () ->
                 Report.write (Path.Combine(dir, "r2.html")) "r" [ Table { table with CsvName = Some "../evil.csv" } ] |> ignore)
             |> Check.messageHas [ "../evil.csv" ]
+
+        testCase "CSV cells that a spreadsheet would run as formulas are written as text; numbers stay numbers" <| fun () ->
+            let table =
+                { Title = "t"; Columns = [ "label"; "value" ]
+                  Rows = [ [ "=HYPERLINK(\"http://x\",\"y\")"; "-0.5" ]; [ "+cmd|' /C calc'!A0"; "+3e-4" ]; [ "-2+3"; "-1.25E-07" ]
+                           [ "@SUM(A1)"; "-" ]; [ "\tx"; "1" ]; [ "plain -text"; "-Infinity" ] ]
+                  CsvName = None }
+            Expect.equal (Report.toCsv table)
+                ("label,value\n\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",-0.5\n'+cmd|' /C calc'!A0,+3e-4\n'-2+3,-1.25E-07\n"
+                 + "'@SUM(A1),'-\n'\tx,1\nplain -text,'-Infinity\n") "defused cells, finite numbers unchanged"
     
         testCase "headless Chromium draws every chart with no console errors, and catches a broken page" <| fun () ->
             if (BrowserCheck.tryFindBrowser ()).IsNone then

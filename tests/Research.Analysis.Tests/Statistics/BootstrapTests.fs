@@ -60,6 +60,49 @@ let private naivePsiCurve (beta2: float) (seed: int64) (b: int) (g: float[]) =
     let vars = Array.init t (fun i -> (psis |> Array.sumBy (fun p -> (p.[i] - means.[i]) ** 2.0)) / float (b - 1))
     means, vars
 
+/// The notebook's per-t scheme by hand: resample b's stream draws, for t = 1..T in turn, t indices
+/// from the first t gradients; ψ_t of each such array (AdaptiveLR.psi), then two-pass mean and variance.
+let private naiveFirstT (beta2: float) (seed: int64) (b: int) (g: float[]) =
+    let t = g.Length
+    let psis =
+        Array.init b (fun r ->
+            let rng = Xoshiro256StarStar(seed, int64 r)
+            Array.init t (fun i ->
+                let resampled = Array.init (i + 1) (fun _ -> g.[rng.NextInt(i + 1)])
+                (AdaptiveLR.psi beta2 resampled).[i]))
+    let means = Array.init t (fun i -> (psis |> Array.sumBy (fun p -> p.[i])) / float b)
+    let vars = Array.init t (fun i -> (psis |> Array.sumBy (fun p -> (p.[i] - means.[i]) ** 2.0)) / float (b - 1))
+    means, vars
+
+/// The numpy reference of both schemes (reference/psi_bootstrap_numpy.json, made by
+/// reference/make_psi_bootstrap_reference.py), each series read on its own.
+let private numpyPsi =
+    lazy (
+        let load () =
+            use doc = JsonDocument.Parse(File.ReadAllText(localReference "psi_bootstrap_numpy.json"))
+            doc.RootElement.Clone()
+        let root = try Some(load ()) with _ -> None
+        let beta2, b =
+            match root with
+            | Some r -> Reference.num (Reference.prop "beta2" r), (Reference.prop "resamples" r).GetInt32()
+            | None -> nan, 0
+        beta2, b,
+        referenceCases "psi_bootstrap_numpy.json" load "series" (fun _ s ->
+            let scheme name =
+                let e = Reference.prop name s
+                Reference.floats (Reference.prop "mean" e), Reference.floats (Reference.prop "var" e), Reference.floats (Reference.prop "m4" e)
+            (Reference.prop "name" s).GetString(), Reference.floats (Reference.prop "g" s), scheme "whole_series", scheme "first_t"))
+
+/// Per t, the number of explicit resamples whose ψ_t is +∞ (a resampled prefix of zeros).
+let private naiveUnbounded (beta2: float) (seed: int64) (b: int) (g: float[]) =
+    let t = g.Length
+    let counts = Array.zeroCreate<int> t
+    for r in 0 .. b - 1 do
+        let rng = Xoshiro256StarStar(seed, int64 r)
+        let psi = AdaptiveLR.psi beta2 (Array.init t (fun _ -> g.[rng.NextInt t]))
+        for i in 0 .. t - 1 do if Double.IsInfinity psi.[i] then counts.[i] <- counts.[i] + 1
+    counts
+
 /// A running mean as a prefix statistic (for the generic path).
 type private RunningMean() =
     let mutable s = 0.0
@@ -71,11 +114,16 @@ type private RunningMean() =
             n <- n + 1
             s / float n
 
+/// Every gradient series of psi.json, each read on its own (one that cannot be read is one failing test).
 let private psiSeries =
     lazy (
-        let root = Reference.load "psi.json"
-        [ for s in (Reference.prop "series" root).EnumerateArray() ->
-            (Reference.prop "name" s).GetString(), Reference.floats (Reference.prop "g" s) ])
+        referenceCases "psi.json" (fun () -> Reference.load "psi.json") "series" (fun _ s ->
+            (Reference.prop "name" s).GetString(), Reference.floats (Reference.prop "g" s)))
+
+/// Own data for the tests that need some gradient series (not the reference's).
+let private ownSeries () =
+    let rng = Xoshiro256StarStar(31L, 0L)
+    [| for k in 1 .. 4 -> Array.init (25 * k) (fun t -> 0.01 * rng.NextNormal() + 0.003 * float k * sin (float t)) |]
 
 [<Tests>]
 let tests =
@@ -158,19 +206,21 @@ let tests =
         ]
 
         testList "ψ prefix curve (fast path)" [
-            for name, g in psiSeries.Force() ->
-                testCase $"{name} (psi.json g): equals explicit resampling + AdaptiveLR.psi, T = 100, B = 300 (mean 1e-12, variance 1e-10)" <| fun () ->
+            yield! testCases (psiSeries.Force()) (fun (name, g) ->
+              [ testCase $"{name} (psi.json g): equals explicit resampling + AdaptiveLR.psi, B = 300 (mean 1e-12, variance 1e-10)" <| fun () ->
                     let curve = Bootstrap.psiCurve 0.999 123L 300 g
                     let means, vars = naivePsiCurve 0.999 123L 300 g
+                    let unbounded = naiveUnbounded 0.999 123L 300 g
                     let psi = AdaptiveLR.psi 0.999 g
                     for t in 0 .. g.Length - 1 do
-                        closeRel 1e-13 $"original ψ_{t + 1}" psi.[t] curve.Original.[t]
+                      Expect.equal curve.Unbounded.[t] unbounded.[t] $"resamples with ψ_{t + 1} unbounded (a prefix of zeros)"
+                      if unbounded.[t] = 0 then
+                        if Double.IsFinite psi.[t] then closeRel 1e-13 $"original ψ_{t + 1}" psi.[t] curve.Original.[t]
                         closeRel 1e-12 $"mean ψ_{t + 1}" means.[t] curve.Mean.[t]
                         // one-pass sums of deviations from the original ψ_t (fast path) vs two-pass
                         // (reference): they differ by ~ε·B·(bias/sd)², ~1e-12 here; 1e-10 relative,
                         // with an absolute floor for the constant series, whose variance is 0
-                        close (1e-10 * vars.[t] + 1e-20 * means.[t] * means.[t]) $"variance ψ_{t + 1}" vars.[t] curve.Variance.[t]
-                        Expect.equal curve.Unbounded.[t] 0 "no unbounded resamples"
+                        close (1e-10 * vars.[t] + 1e-20 * means.[t] * means.[t]) $"variance ψ_{t + 1}" vars.[t] curve.Variance.[t] ])
             yield testCase "long series (T = 50,000): the SIMD kernel's rare rejection path of Lemire's draw gives the scalar generator's indices" <| fun () ->
                 let t = 50000
                 let rng = Xoshiro256StarStar(9L, 0L)
@@ -195,7 +245,7 @@ let tests =
                 let curve = Bootstrap.psiCurve 0.999 1L 100 (Array.create 50 0.01)
                 Expect.isTrue (curve.Variance |> Array.forall ((=) 0.0)) "all zero"
             yield testCase "psiCurves (sequential blocks per series) equals psiCurve (parallel blocks) bit for bit" <| fun () ->
-                let series = psiSeries.Force() |> List.map snd |> List.toArray
+                let series = ownSeries ()
                 let batch = Bootstrap.psiCurves 0.999 77L 257 series
                 for i in 0 .. series.Length - 1 do
                     let single = Bootstrap.psiCurve 0.999 77L 257 series.[i]
@@ -218,7 +268,7 @@ let tests =
                 Expect.isFalse (curve.Mean |> Array.exists Double.IsNaN) "no NaN"
                 Expect.equal curve.Original.[0] infinity "ψ_1 of the original series (g₁ = 0)"
             yield testCase "generic prefix statistic (running mean) equals explicit resampling" <| fun () ->
-                let g = (psiSeries.Force() |> List.last |> snd)
+                let g = (ownSeries ()).[1]
                 let curve = Bootstrap.prefixCurve (fun () -> RunningMean() :> IPrefixStatistic) 8L 200 g
                 let t = g.Length
                 let paths =
@@ -231,6 +281,38 @@ let tests =
                     let v = (paths |> Array.sumBy (fun p -> (p.[i] - m) ** 2.0)) / 199.0
                     closeRel 1e-10 $"mean at t = {i + 1}" m curve.Mean.[i]
                     closeRel 1e-9 $"variance at t = {i + 1}" v curve.Variance.[i]
+        ]
+
+        testList "the two ψ-variance schemes against numpy implementations of the same schemes (reference/psi_bootstrap_numpy.json)" [
+            let beta2, b, cases = numpyPsi.Force()
+            yield testCase "psiCurveFirstT equals the notebook's scheme done by hand on the same streams (mean 1e-12, variance 1e-10)" <| fun () ->
+                let g = (ownSeries ()).[1]
+                let curve = Bootstrap.psiCurveFirstT 0.999 5L 200 g
+                let means, vars = naiveFirstT 0.999 5L 200 g
+                for t in 0 .. g.Length - 1 do
+                    closeRel 1e-12 $"mean ψ_{t + 1}" means.[t] curve.Mean.[t]
+                    close (1e-10 * vars.[t] + 1e-24 * means.[t] * means.[t]) $"variance ψ_{t + 1}" vars.[t] curve.Variance.[t]
+                Expect.equal curve.Variance.[0] 0.0 "t = 1: one gradient, no variability"
+            yield testCase "psiCurvesWith gives each scheme's single-series curves" <| fun () ->
+                let series = ownSeries ()
+                let whole = Bootstrap.psiCurvesWith WholeSeries 0.999 3L 64 series
+                let first = Bootstrap.psiCurvesWith FirstT 0.999 3L 64 series
+                for i in 0 .. series.Length - 1 do
+                    Expect.sequenceEqual whole.[i].Variance (Bootstrap.psiCurve 0.999 3L 64 series.[i]).Variance $"whole series {i}"
+                    Expect.sequenceEqual first.[i].Variance (Bootstrap.psiCurveFirstT 0.999 3L 64 series.[i]).Variance $"first t {i}"
+            yield! testCases cases (fun (name, g, whole, first) ->
+              [ for scheme, (mean, var, m4) in [ WholeSeries, whole; FirstT, first ] ->
+                  testCase $"{name}: {scheme} variance of ψ_t within 4.5 standard errors of numpy's at every t (B = {b} each)" <| fun () ->
+                    let ours =
+                        match scheme with
+                        | WholeSeries -> Bootstrap.psiCurve beta2 77L b g
+                        | FirstT -> Bootstrap.psiCurveFirstT beta2 77L b g
+                    for t in 0 .. g.Length - 1 do
+                        // two independent estimates from B replicates each: SE of the difference ≈ sqrt(2 (m4 − var²) / B)
+                        let se = sqrt (2.0 * max 0.0 (m4.[t] - var.[t] * var.[t]) / float b)
+                        // plus numpy's roundoff where the variance is 0 (t = 1 of FirstT: one value)
+                        close (4.5 * se + 1e-12 * var.[t] + 1e-14 * mean.[t] * mean.[t]) $"{name} {scheme} Var[ψ_{t + 1}]" var.[t] ours.Variance.[t]
+                        close (4.5 * sqrt (2.0 * var.[t] / float b) + 1e-12 * abs mean.[t]) $"{name} {scheme} E[ψ_{t + 1}]" mean.[t] ours.Mean.[t] ])
         ]
 
         testList "bad input: the error names the argument and the problem" [

@@ -11,16 +11,13 @@ open Research.Analysis
 open Research.Tests
 open Research.Analysis.Tests.Support
 
-type private Dataset = { Name: string; K: int; X: float[]; Json: JsonElement }
+type private Dataset = { Name: string; X: float[]; Json: JsonElement }
 
-let private datasets =
-    lazy (
-        let root = Reference.load "gmm.json"
-        [ for d in (Reference.prop "datasets" root).EnumerateArray() ->
-            { Name = (Reference.prop "name" d).GetString()
-              K = (Reference.prop "k" d).GetInt32()
-              X = Reference.floats (Reference.prop "x" d)
-              Json = d } ])
+/// Every data set of a gmm.json-shaped file, each parsed on its own (one that cannot be read is one
+/// failing test). Nothing about a data set is assumed from its name; its k is read from the parameters it stores.
+let private datasetsOf (file: string) (load: unit -> JsonElement) =
+    referenceCases file load "datasets" (fun _ d ->
+        { Name = (Reference.prop "name" d).GetString(); X = Reference.floats (Reference.prop "x" d); Json = d })
 
 /// |a − e| ≤ 1e-10·max(1, |e|): the trajectory tolerance of gmm.json's README, relative for large values.
 let private tol = 1e-10
@@ -28,6 +25,11 @@ let private near (what: string) (e: float) (a: float) = close (tol * max 1.0 (ab
 
 let private paramsOf (e: JsonElement) =
     Reference.floats (Reference.prop "weights" e), Reference.floats (Reference.prop "means" e), Reference.floats (Reference.prop "variances" e)
+
+/// Two well-separated components: 300 points from N(−2, 0.5²), 200 from N(3, 1), from a fixed seed.
+let private separated () =
+    let rng = Xoshiro256StarStar(20240611L, 0L)
+    Array.init 500 (fun i -> if i < 300 then -2.0 + 0.5 * rng.NextNormal() else 3.0 + rng.NextNormal())
 
 let private dataGen =
     gen {
@@ -39,18 +41,21 @@ let private dataGen =
         return k, Array.init n (fun i -> centres.[i % k] + rng.NextNormal())
     }
 
-[<Tests>]
-let tests =
-    testList "Statistics.GaussianMixture" [
+/// The tests of a gmm.json-shaped file: every data set's fixed_init trajectory and fits; a data set
+/// that cannot be run (or a file that cannot be read) is one failing test that says why.
+let referenceTests (file: string) (load: unit -> JsonElement) : Test list =
+    let datasets = datasetsOf file load
+    [
         testList "scikit-learn 1.2.1 fixed_init trajectory (gmm.json): every M-step to 1e-10, same stopping iteration" [
-            for d in datasets.Force() ->
-                testCase $"{d.Name} k={d.K}" <| fun () ->
-                    let fi = Reference.prop "fixed_init" d.Json
+            yield! testCases datasets (fun d ->
+              [ testCase $"{d.Name}" <| fun () ->
+                    let fi = requireProp d.Name "fixed_init" d.Json
                     let start =
                         { Weights = Reference.floats (Reference.prop "weights_init" fi)
                           Means = Reference.floats (Reference.prop "means_init" fi)
                           Variances = Reference.floats (Reference.prop "variances_init" fi) }
-                    let fit = GaussianMixture.fitFrom (MixtureOptions.Create d.K) start d.X
+                    let k = start.Weights.Length
+                    let fit = GaussianMixture.fitFrom (MixtureOptions.Create k) start d.X
                     let traj = (Reference.prop "trajectory_after_each_M_step" fi).EnumerateArray() |> Seq.toArray
                     Expect.equal fit.History.Length traj.Length "number of iterations in the trajectory"
                     for step, e in Array.zip fit.History traj do
@@ -58,7 +63,7 @@ let tests =
                         Expect.equal step.Iteration i "iteration"
                         near $"iter {i} lower_bound_" (Reference.num (Reference.prop "lower_bound_" e)) step.LowerBound
                         let w, m, v = paramsOf e
-                        for j in 0 .. d.K - 1 do
+                        for j in 0 .. k - 1 do
                             near $"iter {i} weight {j}" w.[j] step.Parameters.Weights.[j]
                             near $"iter {i} mean {j}" m.[j] step.Parameters.Means.[j]
                             near $"iter {i} variance {j}" v.[j] step.Parameters.Variances.[j]
@@ -71,35 +76,44 @@ let tests =
                     closeRel tol "aic" (Reference.num (Reference.prop "aic" r)) fit.Aic
                     let w, m, v = paramsOf r
                     allClose tol "weights" w fit.Parameters.Weights
-                    for j in 0 .. d.K - 1 do
+                    for j in 0 .. k - 1 do
                         near $"mean {j}" m.[j] fit.Parameters.Means.[j]
-                        near $"variance {j}" v.[j] fit.Parameters.Variances.[j]
+                        near $"variance {j}" v.[j] fit.Parameters.Variances.[j] ])
         ]
 
         testList "own k-means++ initialisation, 5 restarts: mean log-likelihood ≥ scikit-learn's − 1e-6 (gmm.json fit_k, fit_k5)" [
-            for d in datasets.Force() do
-                for key in [ "fit_k"; "fit_k5" ] do
-                    match Reference.tryProp key d.Json with
-                    | None -> ()
-                    | Some e ->
+            yield! testCases datasets (fun d ->
+                let fits = [ for key in [ "fit_k"; "fit_k5" ] do match Reference.tryProp key d.Json with Some e -> yield key, e | None -> () ]
+                if fits.IsEmpty then
+                    [ testCase $"{d.Name}: no fit to compare with" <| fun () ->
+                        failtestf "gmm.json data set %s holds neither fit_k nor fit_k5" d.Name ]
+                else
+                  [ for key, e in fits ->
+                    testCase $"{d.Name} {key}" <| fun () ->
                         let k = (Reference.prop "weights" e).GetArrayLength()
-                        yield testCase $"{d.Name} {key} (k={k})" <| fun () ->
-                            // n_init 5 as in the reference, but EM run until the mean log-likelihood moves
-                            // by < 1e-6 (max 3000 iterations): sklearn's tol = 1e-3 stops while the
-                            // likelihood still rises by up to ~1e-3, so with it we would compare stopping
-                            // points, not optima. (With tol = 1e-3 our fits equal sklearn's to 1e-15 on 5
-                            // of these 11 fits; see the Mixture module docs.)
-                            let o = MixtureOptions.Create(k, restarts = 5, seed = 0L, tolerance = 1e-6, maxIterations = 3000)
-                            let fit = GaussianMixture.fit o d.X
-                            let theirs = Reference.num (Reference.prop "mean_score" e)
-                            Expect.isTrue fit.Converged "converged"
-                            Expect.isGreaterThanOrEqual fit.MeanLogLikelihood (theirs - 1e-6)
-                                $"mean log-likelihood {fit.MeanLogLikelihood:R} vs sklearn {theirs:R}"
-                            closeRel 1e-12 "weights sum to 1" 1.0 (Array.sum fit.Parameters.Weights)
+                        // n_init 5 as in the reference, but EM run until the mean log-likelihood moves
+                        // by < 1e-6 (max 3000 iterations): sklearn's tol = 1e-3 stops while the
+                        // likelihood still rises by up to ~1e-3, so with it we would compare stopping
+                        // points, not optima. (With tol = 1e-3 our fits equal sklearn's to 1e-15 on 5
+                        // of these 11 fits; see the Mixture module docs.)
+                        let o = MixtureOptions.Create(k, restarts = 5, seed = 0L, tolerance = 1e-6, maxIterations = 3000)
+                        let fit = GaussianMixture.fit o d.X
+                        let theirs = Reference.num (Reference.prop "mean_score" e)
+                        Expect.isTrue fit.Converged "converged"
+                        Expect.isGreaterThanOrEqual fit.MeanLogLikelihood (theirs - 1e-6)
+                            $"mean log-likelihood {fit.MeanLogLikelihood:R} vs sklearn {theirs:R} (k = {k})"
+                        closeRel 1e-12 "weights sum to 1" 1.0 (Array.sum fit.Parameters.Weights) ])
         ]
+    ]
+
+[<Tests>]
+let tests =
+    testList "Statistics.GaussianMixture" [
+        testList "gmm.json" (referenceTests "gmm.json" (fun () -> Reference.load "gmm.json"))
 
         testList "model functions" [
-            let d = lazy (datasets.Force() |> List.find (fun d -> d.K = 2 && d.Name.Contains "separated"))
+            // own data (property tests make their own): two well-separated components, 300 + 200 points
+            let d = lazy {| X = separated () |}
             let fit = lazy (GaussianMixture.fit { MixtureOptions.Create 2 with Restarts = 3 } d.Value.X)
             yield testCase "BIC and AIC follow scikit-learn's formulas with p = 3k − 1" <| fun () ->
                 let f = fit.Value
@@ -208,4 +222,155 @@ let tests =
                     abs (Array.sum w - 1.0) < 1e-12 && Array.forall (fun v -> v > 0.0) w
                     && Array.forall (fun v -> v >= 1e-6) f.Parameters.Variances))
         ]
+    ]
+
+[<Tests>]
+let schema =
+    testList "Statistics.GaussianMixture.reference schema (gmm.json): every data set runs; one that cannot is one failing test" [
+        testCase "an extra data set of a documented kind runs; one without data is one failing test naming it; the others still run" <| fun () ->
+            let load =
+                editedReference "gmm.json" (fun root ->
+                    let sets = root.["datasets"].AsArray()
+                    while sets.Count > 1 do sets.RemoveAt(sets.Count - 1)
+                    // the same data set again under another name, holding only fit_k (a kind the README documents)
+                    let extra = sets.[0].DeepClone().AsObject()
+                    extra.["name"] <- Text.Json.Nodes.JsonValue.Create "extra_only_fit_k"
+                    extra.Remove "fixed_init" |> ignore
+                    extra.Remove "fit_k5" |> ignore
+                    sets.Add extra
+                    let broken = sets.[0].DeepClone().AsObject()
+                    broken.["name"] <- Text.Json.Nodes.JsonValue.Create "no_data"
+                    broken.Remove "x" |> ignore
+                    sets.Add broken)
+            let results = evaluateTests (testList "copy" (referenceTests "gmm.json (edited copy)" load))
+            let failed = results |> List.filter (fun (_, r) -> not r.isPassed)
+            // data set 0: trajectory + fit_k + fit_k5 = 3; extra: trajectory (fails: no fixed_init) + fit_k = 2; broken: 2 (one per list)
+            let names = results |> List.map fst
+            Expect.isTrue (names |> List.exists (fun n -> n.Contains "extra_only_fit_k fit_k")) $"the extra data set's fit is tested: {names}"
+            Expect.isTrue (results |> List.exists (fun (n, r) -> n.Contains "extra_only_fit_k fit_k" && r.isPassed)) "and passes"
+            for name, result in failed do
+                Expect.isTrue (name.Contains "no_data" || name.Contains "extra_only_fit_k") $"only the edited data sets fail: {name}"
+                Expect.isTrue result.isFailed $"a failure, not an error: {name} {result}"
+            let noData = failed |> List.filter (fun (n, _) -> n.Contains "no_data")
+            Expect.equal noData.Length 2 $"the data set without x is one failing test per list: {noData}"
+            match snd noData.Head with
+            | Impl.TestResult.Failed m -> Expect.stringContains m "property 'x' missing" "the message says why"
+            | r -> failtestf "expected a failure, got %A" r
+            let extraTrajectory = failed |> List.filter (fun (n, _) -> n.Contains "extra_only_fit_k")
+            match extraTrajectory with
+            | [ _, Impl.TestResult.Failed m ] -> Expect.stringContains m "has no 'fixed_init'" "says which part is missing"
+            | other -> failtestf "expected one failing trajectory test for the data set without fixed_init, got %A" other
+        testCase "an unreadable file is one failing test" <| fun () ->
+            let results = evaluateTests (testList "copy" (referenceTests "missing.json" (fun () -> failwith "no such file")))
+            Expect.equal results.Length 2 $"one per list: {results}"
+            for _, r in results do Expect.isTrue r.isFailed "failed"
+    ]
+
+/// Gradient-like data: a narrow and a wide component around 0 and a shifted one, n points.
+let private gradientLike (seed: int64) (n: int) =
+    let rng = Xoshiro256StarStar(seed, 0L)
+    Array.init n (fun i ->
+        match i % 4 with
+        | 0 | 1 -> 0.2 * rng.NextNormal()
+        | 2 -> rng.NextNormal()
+        | _ -> 1.5 + 0.5 * rng.NextNormal())
+
+/// The study's rule for "a mixture fits" (AdamVsRAdamClaims: KS distance ≤ 0.02).
+let private fitsByKs (ks: float) = ks <= 0.02
+
+[<Tests>]
+let scale =
+    testList "Statistics.GaussianMixture.scale invariance (Standardize)" [
+        testCase "480 gradient-like points scaled by 1, 1e-3, 1e-6: the same KS distance (1e-9), verdict, BIC differences and responsibilities" <| fun () ->
+            let x = gradientLike 480L 480
+            let fitAt (a: float) =
+                let y = x |> Array.map (fun v -> a * v)
+                let o = MixtureOptions.Create(5, restarts = 3, seed = 7L, standardize = true)
+                let f = GaussianMixture.fit o y
+                let ks = GaussianMixture.ksDistanceSorted f.Parameters (Array.sort y)
+                let f1 = GaussianMixture.fit { o with Components = 1 } y
+                a, ks, f.Bic - f1.Bic, f
+            let results = [ fitAt 1.0; fitAt 1e-3; fitAt 1e-6 ]
+            let _, ks0, dBic0, f0 = results.Head
+            for a, ks, dBic, f in results do
+                printfn "scale %g: KS distance %.6f, BIC(5) − BIC(1) = %.4f" a ks dBic
+                close 1e-9 $"KS distance at scale {a}" ks0 ks
+                Expect.equal (fitsByKs ks) (fitsByKs ks0) $"verdict at scale {a}"
+                close (1e-9 * abs dBic0) $"BIC(5) − BIC(1) at scale {a}" dBic0 dBic
+                for j in 0 .. 4 do
+                    close 1e-9 $"weight {j} at scale {a}" f0.Parameters.Weights.[j] f.Parameters.Weights.[j]
+                    closeRel 1e-9 $"mean {j} at scale {a}" (a * f0.Parameters.Means.[j]) f.Parameters.Means.[j]
+                    closeRel 1e-9 $"variance {j} at scale {a}" (a * a * f0.Parameters.Variances.[j]) f.Parameters.Variances.[j]
+        testCase "without Standardize the absolute floor 1e-6 (scikit-learn's reg_covar) changes the fit at small scales" <| fun () ->
+            let x = gradientLike 480L 480
+            let ks (a: float) =
+                let y = x |> Array.map (fun v -> a * v)
+                let f = GaussianMixture.fit (MixtureOptions.Create(5, restarts = 3, seed = 7L)) y
+                GaussianMixture.ksDistanceSorted f.Parameters (Array.sort y)
+            Expect.isGreaterThan (ks 1e-3 - ks 1.0) 0.05 "the documented dependence on units that Standardize removes"
+        testCase "fitFrom with Standardize takes and returns parameters in the data's units" <| fun () ->
+            let x = gradientLike 3L 400 |> Array.map (fun v -> 1e-4 * v + 2e-5)
+            let start = { Weights = [| 0.5; 0.5 |]; Means = [| 0.0; 1e-4 |]; Variances = [| 1e-9; 1e-8 |] }
+            let f = GaussianMixture.fitFrom (MixtureOptions.Create(2, standardize = true)) start x
+            let direct = GaussianMixture.logDensity f.Parameters x |> Array.average
+            close 1e-9 "mean log-likelihood equals the data-unit density's" direct f.MeanLogLikelihood
+            Expect.isTrue (f.Parameters.Means |> Array.forall (fun m -> abs m < 1e-3)) $"means in data units: {f.Parameters.Means}"
+        testCase "properties (FsCheck): KS distance and weights are the same for a·x + b, any a ≠ 0 in 1e-8..1e4 and shift b" <| fun () ->
+            let g =
+                gen {
+                    let! k, x = dataGen
+                    let! logA = Gen.choose (-80, 40)
+                    let! negative = Gen.elements [ false; true ]
+                    let! b = Gen.choose (-1000, 1000)
+                    return k, x, (if negative then -1.0 else 1.0) * Math.Pow(10.0, float logA / 10.0), float b * abs (Math.Pow(10.0, float logA / 10.0))
+                }
+            checkProperty "affine equivariance" 40 (Prop.forAll (Arb.fromGen g) (fun (k, x, a, b) ->
+                let o = MixtureOptions.Create(k, restarts = 2, seed = 3L, standardize = true)
+                let y = x |> Array.map (fun v -> a * v + b)
+                let fx = GaussianMixture.fit o x
+                let fy = GaussianMixture.fit o y
+                let ksx = GaussianMixture.ksDistanceSorted fx.Parameters (Array.sort x)
+                let ksy = GaussianMixture.ksDistanceSorted fy.Parameters (Array.sort y)
+                // a < 0 reverses the order of the data and so of the components: compare sorted weights
+                abs (ksx - ksy) < 1e-8
+                && Array.forall2 (fun (p: float) q -> abs (p - q) < 1e-8) (Array.sort fx.Parameters.Weights) (Array.sort fy.Parameters.Weights)))
+    ]
+
+[<Tests>]
+let refinement =
+    testList "Statistics.GaussianMixture.refinement (SQUAREM-accelerated EM from the best restart)" [
+        // heavy-tailed, overlapping data: where EM converges slowly and scikit-learn's tol = 1e-3 stops early
+        let heavy =
+            lazy (
+                let rng = Xoshiro256StarStar(91L, 0L)
+                Array.init 20000 (fun i ->
+                    let z = rng.NextNormal()
+                    match i % 3 with
+                    | 0 -> 0.3 * z
+                    | 1 -> z
+                    | _ -> 3.0 * z / sqrt (max 1e-3 (-log (1.0 - rng.NextDouble())))))
+        let options = MixtureOptions.Create(5, restarts = 3, seed = 4L, standardize = true)
+        let refined = { options with Refine = Some { Tolerance = 1e-7; MaxIterations = 3000 } }
+        yield testCase "reaches at least the likelihood of plain EM run to the same tolerance, in fewer steps" <| fun () ->
+            let plain = GaussianMixture.fit { options with Tolerance = 1e-7; MaxIterations = 20000 } heavy.Value
+            let fast = GaussianMixture.fit refined heavy.Value
+            Expect.isTrue plain.Converged "plain EM converged"
+            Expect.isTrue fast.Converged "refinement converged"
+            Expect.isGreaterThanOrEqual fast.MeanLogLikelihood (plain.MeanLogLikelihood - 1e-6) "at least plain EM's optimum"
+            Expect.isLessThan fast.Iterations plain.Iterations $"fewer E-steps ({fast.Iterations} vs {plain.Iterations})"
+        yield testCase "never lowers the likelihood of the best restart; the history goes on from it" <| fun () ->
+            let before = GaussianMixture.fit options heavy.Value
+            let after = GaussianMixture.fit refined heavy.Value
+            Expect.isGreaterThanOrEqual after.MeanLogLikelihood before.MeanLogLikelihood "not worse"
+            Expect.equal after.History.[.. before.History.Length - 1] before.History "the restart's steps first"
+            Expect.equal after.History.Length after.Iterations "one history entry per E-step"
+            Expect.equal (after.History |> Array.map (fun h -> h.Iteration)) [| 1 .. after.Iterations |] "numbered on"
+        yield testCase "a refinement cut short is a flag, not an exception" <| fun () ->
+            let f = GaussianMixture.fit { options with Refine = Some { Tolerance = 0.0; MaxIterations = 6 } } heavy.Value
+            Expect.isFalse f.Converged "not converged"
+        yield testCase "bad refinement settings name the field" <| fun () ->
+            throwsArg "Refine.MaxIterations" [ "≥ 1"; "got 0" ] (fun () ->
+                GaussianMixture.fit { options with Refine = Some { Tolerance = 1e-6; MaxIterations = 0 } } heavy.Value)
+            throwsArg "Refine.Tolerance" [ "got -1" ] (fun () ->
+                GaussianMixture.fit { options with Refine = Some { Tolerance = -1.0; MaxIterations = 10 } } heavy.Value)
     ]

@@ -1,6 +1,7 @@
 /// Tests of MultipleTesting against ../shared/reference/multitest.json (statsmodels 0.13.5
 /// multipletests at alpha = 0.05, R 4.2.2 p.adjust) and reference/multitest_alpha.json
-/// (statsmodels 0.13.5 at alpha = 0.01, 0.1, 0.25; made by reference/make_multitest_alpha_reference.py).
+/// (statsmodels 0.13.5 at alpha = 0.01, 0.1, 0.25, on p-value vectors stored in that file; made by
+/// reference/make_multitest_alpha_reference.py).
 module Research.Analysis.Tests.MultipleTestingTests
 
 open System
@@ -18,17 +19,28 @@ type M = MultipleTesting.Method
 type private Vector =
     { Name: string; P: float[]; Alpha: float; Statsmodels: JsonElement; AlphaSidak: float; AlphaBonf: float; R: JsonElement }
 
+/// Every vector of multitest.json, each parsed on its own (one that cannot be read is one failing test).
 let private vectors =
     lazy (
-        let root = Reference.load "multitest.json"
-        [ for v in (Reference.prop "vectors" root).EnumerateArray() ->
+        referenceCases "multitest.json" (fun () -> Reference.load "multitest.json") "vectors" (fun _ v ->
             { Name = (Reference.prop "name" v).GetString()
               P = Reference.floats (Reference.prop "p" v)
               Alpha = Reference.num (Reference.prop "alpha" v)
               Statsmodels = Reference.prop "statsmodels" v
               AlphaSidak = Reference.num (Reference.prop "alphacSidak" v)
               AlphaBonf = Reference.num (Reference.prop "alphacBonf" v)
-              R = Reference.prop "R_p.adjust" v } ])
+              R = Reference.prop "R_p.adjust" v }))
+
+/// Every vector of reference/multitest_alpha.json: its own p-values (nothing is looked up in the
+/// shared file by name) and the results at each α.
+let private alphaVectors =
+    lazy (
+        let load () =
+            use doc = JsonDocument.Parse(File.ReadAllText(localReference "multitest_alpha.json"))
+            doc.RootElement.Clone()
+        referenceCases "multitest_alpha.json" load "vectors" (fun _ v ->
+            (Reference.prop "name" v).GetString(), Reference.floats (Reference.prop "p" v),
+            [ for r in (Reference.prop "results" v).EnumerateArray() -> r ]))
 
 /// statsmodels and R agree to 2.2e-16; the issue asks for 1e-12.
 let private tol = 1e-12
@@ -61,42 +73,41 @@ let private alphaGen = Gen.elements [ 0.001; 0.01; 0.05; 0.1; 0.2; 0.5 ]
 [<Tests>]
 let tests =
     testList "Statistics.MultipleTesting" [
-        testList "statsmodels 0.13.5 multipletests, alpha 0.05 (multitest.json): adjusted p to 1e-12, same rejections" [
-            for v in vectors.Force() do
-                for m in M.All ->
+        testList "statsmodels 0.13.5 multipletests (multitest.json, each vector's own alpha): adjusted p to 1e-12, same rejections" [
+            yield! testCases (vectors.Force()) (fun v ->
+              [ for m in M.All ->
                     testCase $"{v.Name} {m.StatsmodelsName}" <| fun () ->
-                        let e = Reference.prop m.StatsmodelsName v.Statsmodels
+                        let e = requireProp v.Name m.StatsmodelsName v.Statsmodels
                         let a = MultipleTesting.adjust m v.Alpha v.P
                         compare $"{v.Name}/{m.StatsmodelsName}" (Reference.bools (Reference.prop "reject" e))
                             (Reference.floats (Reference.prop "pvals_corrected" e)) a
                         close 1e-15 "alphacSidak" v.AlphaSidak a.AlphaSidak
-                        close 1e-15 "alphacBonf" v.AlphaBonf a.AlphaBonferroni
+                        close 1e-15 "alphacBonf" v.AlphaBonf a.AlphaBonferroni ])
         ]
 
         testList "statsmodels 0.13.5 at alpha 0.01, 0.1, 0.25 (reference/multitest_alpha.json)" [
-            let root =
-                use doc = JsonDocument.Parse(File.ReadAllText(localReference "multitest_alpha.json"))
-                doc.RootElement.Clone()
-            let ps = vectors.Force() |> List.map (fun v -> v.Name, v.P) |> dict
-            for v in (Reference.prop "vectors" root).EnumerateArray() do
-                let name = (Reference.prop "name" v).GetString()
-                for r in (Reference.prop "results" v).EnumerateArray() ->
-                    let alpha = Reference.num (Reference.prop "alpha" r)
-                    let mName = (Reference.prop "method" r).GetString()
-                    testCase $"{name} {mName} alpha={alpha}" <| fun () ->
-                        let a = MultipleTesting.adjust (M.Parse mName) alpha ps.[name]
+            yield! testCases (alphaVectors.Force()) (fun (name, p, results) ->
+              [ for i, r in List.indexed results ->
+                    let label =
+                        match Reference.tryProp "method" r, Reference.tryProp "alpha" r with
+                        | Some m, Some a -> $"{m.GetString()} alpha={Reference.num a}"
+                        | _ -> $"results[{i}]"
+                    testCase $"{name} {label}" <| fun () ->
+                        let alpha = Reference.num (Reference.prop "alpha" r)
+                        let mName = (Reference.prop "method" r).GetString()
+                        let a = MultipleTesting.adjust (M.Parse mName) alpha p
                         compare $"{name}/{mName}/{alpha}" (Reference.bools (Reference.prop "reject" r))
                             (Reference.floats (Reference.prop "pvals_corrected" r)) a
-                        close 1e-15 "alphacSidak" (Reference.num (Reference.prop "alphacSidak" r)) a.AlphaSidak
+                        close 1e-15 "alphacSidak" (Reference.num (Reference.prop "alphacSidak" r)) a.AlphaSidak ])
         ]
 
         testList "R 4.2.2 p.adjust (multitest.json): adjusted p to 1e-12" [
-            for v in vectors.Force() do
-                for rName, m in rMethods ->
+            yield! testCases (vectors.Force()) (fun v ->
+              [ for rName, m in rMethods ->
                     testCase $"{v.Name} {rName}" <| fun () ->
-                        let expected = Reference.floats (Reference.prop rName v.R)
+                        let expected = Reference.floats (requireProp v.Name rName v.R)
                         let a = MultipleTesting.adjust m v.Alpha v.P
-                        allClose tol $"{v.Name}/{rName}" expected a.AdjustedPValues
+                        allClose tol $"{v.Name}/{rName}" expected a.AdjustedPValues ])
         ]
 
         testList "method names" [

@@ -13,17 +13,23 @@ open Research.Analysis.Tests.Support
 type private Case =
     { Id: int; Dist: string; X: float[]; RW: float; RP: float; ScipyW: float; ScipyP: float }
 
+/// Every case of shapiro.json, each parsed on its own (one that cannot be read is one failing test).
+/// A reference value the file leaves null is NaN, and the test that needs it fails saying so.
 let private cases =
     lazy (
-        let root = Reference.load "shapiro.json"
-        [ for c in (Reference.prop "cases" root).EnumerateArray() ->
-            { Id = (Reference.prop "id" c).GetInt32()
-              Dist = (Reference.prop "dist" c).GetString()
+        referenceCases "shapiro.json" (fun () -> Reference.load "shapiro.json") "cases" (fun i c ->
+            { Id = (match Reference.tryProp "id" c with Some v -> v.GetInt32() | None -> i)
+              Dist = (match Reference.tryProp "dist" c with Some v -> v.GetString() | None -> "?")
               X = Reference.floats (Reference.prop "x" c)
               RW = Reference.num (Reference.prop "R_W" c)
               RP = Reference.num (Reference.prop "R_p" c)
               ScipyW = Reference.num (Reference.prop "scipy_W" c)
-              ScipyP = Reference.num (Reference.prop "scipy_p" c) } ])
+              ScipyP = Reference.num (Reference.prop "scipy_p" c) }))
+
+/// The reference value, or a failure naming the case when the file has none (null).
+let private given (c: Case) (what: string) (v: float) =
+    if Double.IsNaN v then failtestf "case %d has no %s (null in shapiro.json), so this test cannot run on it" c.Id what
+    v
 
 // Tolerances (shapiro.json README): a double-precision AS R94 with exact normal quantiles matches
 // R to ~1e-13 on W and ~1e-11 on p; the issue asks for 1e-10 absolute. We assert the tighter pair.
@@ -58,26 +64,26 @@ let private sampleGen =
 let tests =
     testList "Statistics.ShapiroWilk" [
         testList "R 4.2.2 shapiro.test (shapiro.json), W to 1e-13 and p to 1e-11" [
-            for c in cases.Force() ->
-                testCase (caseName c) <| fun () ->
+            yield! testCases (cases.Force()) (fun c ->
+              [ testCase (caseName c) <| fun () ->
                     let r = ShapiroWilk.test c.X
-                    close tolRW "W vs R" c.RW r.W
-                    close tolRP "p vs R" c.RP r.PValue
+                    close tolRW "W vs R" (given c "R_W" c.RW) r.W
+                    close tolRP "p vs R" (given c "R_p" c.RP) r.PValue
                     Expect.equal r.N c.X.Length "n"
-                    Expect.isNone r.Warning "no warning for n ≤ 5000"
+                    if c.X.Length <= 5000 then Expect.isNone r.Warning "no warning for n ≤ 5000" ])
         ]
 
         testList "scipy 1.10.1 stats.shapiro (shapiro.json; single precision), W to 2e-5, p to 1e-5 (n ≤ 100) / 1e-2" [
-            for c in cases.Force() ->
-                testCase (caseName c) <| fun () ->
+            yield! testCases (cases.Force()) (fun c ->
+              [ testCase (caseName c) <| fun () ->
                     let r = ShapiroWilk.test c.X
-                    close tolScipyW "W vs scipy" c.ScipyW r.W
-                    close (tolScipyP c.X.Length) "p vs scipy" c.ScipyP r.PValue
+                    close tolScipyW "W vs scipy" (given c "scipy_W" c.ScipyW) r.W
+                    close (tolScipyP c.X.Length) "p vs scipy" (given c "scipy_p" c.ScipyP) r.PValue ])
         ]
 
         testList "batched forms equal the single-series test" [
             testCase "testMany over all reference samples (float64), bit for bit" <| fun () ->
-                let cs = cases.Force() |> List.toArray
+                let cs = cases.Force() |> parsedCases |> List.toArray
                 let batch = ShapiroWilk.testMany (cs |> Array.map (fun c -> c.X))
                 for c, b in Array.zip cs batch do
                     let s = ShapiroWilk.test c.X
@@ -113,7 +119,7 @@ let tests =
                 Expect.isOk byColumns.[12] "tiny range is rescaled, not rejected"
 
             testCase "tryTestMany returns a typed error for the bad series and results for the others" <| fun () ->
-                let good = (cases.Force() |> List.head).X
+                let good = [| 0.3; -1.2; 0.8; 2.1; -0.4; 0.05; 1.3 |]
                 let results = ShapiroWilk.tryTestMany [| good; [| 2.0; 2.0; 2.0; 2.0 |]; [| 1.0; nan; 3.0 |]; [| 1.0; 2.0 |] |]
                 Expect.isOk results.[0] "good series"
                 Expect.equal results.[1] (Error (ZeroRange 2.0)) "constant series"
@@ -135,16 +141,17 @@ let tests =
                 Expect.isGreaterThan (ShapiroWilk.pValue 4 0.4) 1e-99 "W = 0.4 is past the branch"
 
             testCase "pValue n W reproduces the p of the test for every reference sample" <| fun () ->
-                for c in cases.Force() do
+                for c in parsedCases (cases.Force()) do
                     let r = ShapiroWilk.test c.X
                     Expect.equal (ShapiroWilk.pValue r.N r.W) r.PValue (caseName c)
 
             testCase "a sample with range < 1e-10 is rescaled as in R and gives the W of the unscaled sample" <| fun () ->
-                let c = cases.Force() |> List.find (fun c -> c.X.Length = 50)
-                let tiny = c.X |> Array.map (fun v -> v * 1e-12)
-                let r = ShapiroWilk.test tiny
-                close 1e-12 "W of x·1e-12" c.RW r.W
-                close 1e-10 "p of x·1e-12" c.RP r.PValue
+                let rng = Xoshiro256StarStar(50L, 0L)
+                let x = Array.init 50 (fun _ -> rng.NextNormal())
+                let unscaled = ShapiroWilk.test x
+                let r = ShapiroWilk.test (x |> Array.map (fun v -> v * 1e-12))
+                close 1e-12 "W of x·1e-12" unscaled.W r.W
+                close 1e-10 "p of x·1e-12" unscaled.PValue r.PValue
 
             testCase "n > 5000 is computed, with a warning that the p-value is extrapolated" <| fun () ->
                 let rng = Xoshiro256StarStar(11L, 0L)
@@ -166,13 +173,29 @@ let tests =
                     close tol $"n={n}: Σ a² = 1" 1.0 ss
         ]
 
+        testList "shapiro.json edge cases R refuses: a typed error and an exception naming the argument" [
+            yield! testCases
+                       (referenceCases "shapiro.json" (fun () -> Reference.load "shapiro.json") "edge_cases" (fun i e ->
+                           (match Reference.tryProp "dist" e with Some d -> d.GetString() | None -> $"edge_cases[{i}]"),
+                           Reference.floats (Reference.prop "x" e), e))
+                       (fun (dist, x, e) ->
+                         [ testCase $"edge case {dist}" <| fun () ->
+                             // R refuses each edge case with an error (the file's "R" field); we give the
+                             // matching typed error, or for n > 5000 a result with a warning
+                             let r = (requireProp dist "R" e).GetString()
+                             Expect.stringContains r "error" $"R refuses {dist}"
+                             if x.Length < 3 then
+                                 Expect.equal (ShapiroWilk.tryTest x) (Error (TooFewValues x.Length)) "typed error"
+                             elif Array.forall (fun v -> v = x.[0]) x then
+                                 Expect.equal (ShapiroWilk.tryTest x) (Error (ZeroRange x.[0])) "typed error"
+                                 throwsArg "x" [ "non-zero range"; "identical" ] (fun () -> ShapiroWilk.test x)
+                             elif x.Length > 5000 then
+                                 Expect.isSome (ShapiroWilk.test x).Warning "n > 5000: computed, with a warning"
+                             else
+                                 failtestf "edge case %s (R: %s) is none of the cases this test knows (n < 3, all values identical, n > 5000)" dist r ])
+        ]
+
         testList "bad input: the error names the argument and the problem" [
-            testCase "all values identical (shapiro.json edge case; R: \"all 'x' values are identical\")" <| fun () ->
-                let root = Reference.load "shapiro.json"
-                let edge = (Reference.prop "edge_cases" root).EnumerateArray() |> Seq.head
-                let x = Reference.floats (Reference.prop "x" edge)
-                throwsArg "x" [ "non-zero range"; "identical" ] (fun () -> ShapiroWilk.test x)
-                Expect.equal (ShapiroWilk.tryTest x) (Error (ZeroRange 5.0)) "typed error"
             testCase "empty sample" <| fun () ->
                 throwsArg "x" [ "at least 3"; "got 0" ] (fun () -> ShapiroWilk.test [||])
             testCase "too short (n = 2)" <| fun () ->

@@ -98,10 +98,13 @@ let pinned =
             let verdicts = [ for c in output.Claims -> c.Id, c.Verdict ]
             Expect.equal verdicts
                 [ "bh-at-least-holm", Holds; "bh-more-powerful", Holds; "most-series-non-normal", Holds
-                  "mixture-fits-each-neuron", Refuted; "mixture-five-by-bic", Refuted; "bootstrap-follows-theory", Holds
+                  "mixture-fits-each-neuron", Refuted; "mixture-five-by-bic", Holds; "bootstrap-follows-theory", Holds
                   "non-normal-higher-variance", Holds; "radam-reduces-variance", Holds; "radam-reduction-equal", Inconclusive
                   "warmup-reduces-variance", Holds ]
                 "every claim's verdict"
+            // mixture-five-by-bic was refuted until the mixtures were fitted by 10 short k-means++ restarts and a
+            // SQUAREM-refined best (GradientAnalysis.mixtureOptions): with scikit-learn's single run to tol 1e-3 the
+            // 5-component fits stopped short of their optimum, so BIC(5) lost to a smaller k on some neurons.
             // Pinned after the weight samples and bootstrap seeds became named random streams
             // (commit "named random streams"). Before that — hand-numbered seed offsets and
             // System.Random, identical before and after the move onto the study shape — the medians
@@ -209,4 +212,215 @@ let study =
             File.WriteAllText(Path.Combine(dir, "manifest.json"), """{"format":"research-trace","version":1,"series":[{"name":"g","file":"g.npy"}]}""")
             Check.throws<ArgumentException> (fun () -> GradientTrace.load None dir |> ignore)
             |> Check.messageHas [ dir; "1 NaN"; "diverged" ]
+    ]
+
+/// A trace folder in NumPy layout: grad.npy [t, rows, cols] of small gradients (every `zeroEvery`-th
+/// value an exact zero when given), loss.npy of `lossLength` values (none when 0), and a manifest
+/// whose "run" object is `run` (JSON text; "" for none).
+let private writeTrace (t: int) (rows: int) (cols: int) (lossLength: int) (run: string) =
+    let dir = tempDir "bad-trace"
+    let rng = System.Random(11)
+    let data = Array.init (t * rows * cols) (fun _ -> float32 (0.01 * (rng.NextDouble() - 0.5)))
+    Npy.Write(Path.Combine(dir, "grad.npy"), ReadOnlySpan data, ReadOnlySpan [| int64 t; int64 rows; int64 cols |])
+    let series = ResizeArray [ """{"name": "grad", "file": "grad.npy"}""" ]
+    if lossLength > 0 then
+        Npy.Write(Path.Combine(dir, "loss.npy"), ReadOnlySpan(Array.init lossLength (fun i -> 1.0f / float32 (i + 1))), ReadOnlySpan [| int64 lossLength |])
+        series.Add """{"name": "loss", "file": "loss.npy"}"""
+    let runPart = if run = "" then "" else $""", "run": {run}"""
+    File.WriteAllText(Path.Combine(dir, "manifest.json"),
+        $"""{{"format": "research-trace", "version": 1{runPart}, "series": [{String.Join(", ", series)}]}}""")
+    dir
+
+/// The message of the ArgumentException GradientTrace.load raises for a folder.
+let private loadError (dir: string) =
+    (Check.throws<ArgumentException> (fun () -> GradientTrace.load None dir |> ignore)).Message
+
+[<Tests>]
+let badTraces =
+    testList "Studies.AdamVsRAdam.traces that are wrong: an error naming the file, what was expected, what was found and what to do" [
+        testCase "betas given as strings are refused, not replaced by the default" <| fun () ->
+            let dir = writeTrace 20 2 3 20 """{"optimizer": {"name": "Adam", "hyperparameters": {"lr": 0.001, "betas": ["0.9", "0.999"]}}}"""
+            Expect.equal (loadError dir)
+                ($"{dir}/manifest.json: run.optimizer.hyperparameters.betas: expected two numbers [β₁, β₂] such as [0.9, 0.999], "
+                 + "found [\"0.9\",\"0.999\"]; write them as JSON numbers, without quotes (or leave betas out for β₂ = 0.999) (Parameter 'directory')") "message"
+        testCase "an invalid β₂ names the manifest" <| fun () ->
+            let dir = writeTrace 20 2 3 20 """{"optimizer": {"name": "Adam", "hyperparameters": {"betas": [0.9, 1.5]}}}"""
+            Expect.equal (loadError dir)
+                ($"{dir}/manifest.json: run.optimizer.hyperparameters.betas: expected 0 ≤ β₁ < 1 and 0 < β₂ < 1, found [0.9, 1.5]; "
+                 + "ψ_t is undefined for these values, so fix the manifest (PyTorch's default is [0.9, 0.999]) (Parameter 'directory')") "message"
+        testCase "a label that is a number names the field" <| fun () ->
+            let dir = writeTrace 20 2 3 20 """{"label": 42}"""
+            Expect.equal (loadError dir) $"{dir}/manifest.json: run.label: expected a string such as \"Adam\", found 42; write it in double quotes (Parameter 'directory')" "message"
+        testCase "an optimizer name that is not a string names the field" <| fun () ->
+            let dir = writeTrace 20 2 3 20 """{"optimizer": {"name": ["Adam"]}}"""
+            Expect.equal (loadError dir) $"{dir}/manifest.json: run.optimizer.name: expected a string such as \"Adam\", found [\"Adam\"]; write it in double quotes (Parameter 'directory')" "message"
+        testCase "a learning rate given as a string is refused" <| fun () ->
+            let dir = writeTrace 20 2 3 20 """{"optimizer": {"name": "Adam", "hyperparameters": {"lr": "1e-3"}}}"""
+            Expect.equal (loadError dir)
+                $"{dir}/manifest.json: run.optimizer.hyperparameters.lr: expected a number such as 0.001, found \"1e-3\"; write it as a JSON number, without quotes (Parameter 'directory')" "message"
+        testCase "a loss series shorter than the gradient block is refused" <| fun () ->
+            let dir = writeTrace 20 2 3 7 ""
+            Expect.equal (loadError dir)
+                ($"{dir}/loss.npy: series loss has 7 values, but the gradient series grad has 20 iterations; expected a value for every recorded "
+                 + "iteration (at least 20); record loss every iteration, or remove it from the manifest (Parameter 'directory')") "message"
+        testCase "a loss series with more than one value per iteration is refused" <| fun () ->
+            let dir = writeTrace 20 2 3 0 ""
+            Npy.Write(Path.Combine(dir, "loss.npy"), ReadOnlySpan(Array.zeroCreate<float32> 40), ReadOnlySpan [| 20L; 2L |])
+            File.WriteAllText(Path.Combine(dir, "manifest.json"),
+                """{"format": "research-trace", "version": 1, "series": [{"name": "grad", "file": "grad.npy"}, {"name": "loss", "file": "loss.npy"}]}""")
+            Expect.equal (loadError dir)
+                $"{dir}/loss.npy: series loss has rows of shape [2]; expected one value per iteration (shape [iterations]); write the loss as a 1-D array, or remove it from the manifest (Parameter 'directory')" "message"
+        testCase "a gradient block recorded every 10th iteration is refused (ψ_t needs every step)" <| fun () ->
+            let dir = writeTrace 20 2 3 0 ""
+            File.WriteAllText(Path.Combine(dir, "manifest.json"),
+                """{"format": "research-trace", "version": 1, "series": [{"name": "grad", "file": "grad.npy", "every": 10}]}""")
+            Expect.equal (loadError dir)
+                ($"{dir}/grad.npy: series grad records every 10 iteration(s) from iteration 0; the study needs every iteration from the first step "
+                 + "(first_iteration 0 or 1, every 1), because ψ_t depends on the order of all gradients up to t; record it so (Parameter 'directory')") "message"
+        testCase "a trace file that is a symbolic link out of the folder is refused before it is read or hashed" <| fun () ->
+            let dir = writeTrace 20 2 3 0 ""
+            let outside = Path.Combine(tempDir "outside", "secret.npy")
+            File.Move(Path.Combine(dir, "grad.npy"), outside)
+            File.CreateSymbolicLink(Path.Combine(dir, "grad.npy"), outside) |> ignore
+            let expected =
+                $"{dir}/grad.npy: the file of series \"grad\" is a symbolic link to {outside}, outside the trace directory {dir}; "
+                + "a trace reads only files inside its own folder: copy the file into the folder instead of linking to it"
+            Expect.equal (Check.throws<TraceFormatException> (fun () -> GradientTrace.load None dir |> ignore)).Message expected "load"
+            Expect.equal (Check.throws<TraceFormatException> (fun () -> GradientTrace.hashes dir |> ignore)).Message
+                (expected.Replace("the file of series \"grad\"", "grad.npy of the trace")) "hashes (what --traces computes first)"
+            // a link that stays inside the folder is fine
+            File.Delete(Path.Combine(dir, "grad.npy"))
+            File.Copy(outside, Path.Combine(dir, "real.npy"))
+            File.CreateSymbolicLink(Path.Combine(dir, "grad.npy"), "real.npy") |> ignore
+            Expect.equal (GradientTrace.load None dir).Iterations 20 "a link inside the folder is read"
+        testCase "a Latin-1 manifest names the file and says it is not UTF-8" <| fun () ->
+            let dir = writeTrace 20 2 3 0 ""
+            let text = """{"format": "research-trace", "version": 1, "run": {"label": "caf""" + "\u00e9" + """"}, "series": [{"name": "grad", "file": "grad.npy"}]}"""
+            File.WriteAllBytes(Path.Combine(dir, "manifest.json"), Text.Encoding.Latin1.GetBytes text)
+            let e = Check.throws<TraceFormatException> (fun () -> GradientTrace.load None dir |> ignore)
+            Expect.equal e.Message
+                $"{dir}/manifest.json: not valid UTF-8 (byte 0xE9 at offset 64); JSON files must be UTF-8: save the manifest as UTF-8 (e.g. iconv -f latin1 -t utf-8)" "message"
+    ]
+
+/// A gradient block [t, rows, cols] of a chosen kind, in NumPy layout with a minimal manifest:
+/// "normal" — every series the normal quantiles in a shuffled order (Shapiro–Wilk rejects none);
+/// "heavy" — cubed Laplace values (every series rejected); "mixed" — half of each; "zeros" —
+/// mixed, with every 3rd value an exact zero and input column 0 all zeros (a dead input), and
+/// "rounded" — mixed values rounded to 3 significant levels (many ties and exact zeros).
+let private shapedTrace (t: int) (rows: int) (cols: int) (kind: string) =
+    let dir = tempDir $"shape-{rows}x{cols}-{kind}"
+    let rng = System.Random(rows * 1000 + cols)
+    let quantiles = Array.init t (fun i -> MathNet.Numerics.Distributions.Normal.InvCDF(0.0, 1.0, (float i + 0.5) / float t))
+    let series =
+        Array.init (rows * cols) (fun w ->
+            let normal () = quantiles |> Array.sortBy (fun _ -> rng.Next()) |> Array.map (fun v -> 0.01 * v)
+            let heavy () =
+                Array.init t (fun _ ->
+                    let u = rng.NextDouble() - 0.5
+                    let l = -float (sign u) * log (1.0 - 2.0 * abs u)
+                    0.01 * l * l * l)
+            match kind with
+            | "normal" -> normal ()
+            | "heavy" -> heavy ()
+            | "mixed" -> if w % 2 = 0 then normal () else heavy ()
+            | "zeros" ->
+                if w % cols = 0 then Array.zeroCreate t
+                else (if w % 2 = 0 then normal () else heavy ()) |> Array.mapi (fun i v -> if i % 3 = 0 then 0.0 else v)
+            | "rounded" -> (if w % 2 = 0 then normal () else heavy ()) |> Array.map (fun v -> Math.Round(v * 100.0) / 100.0)
+            | other -> failwithf "unknown kind %s" other)
+    let data = Array.init (t * rows * cols) (fun k -> float32 series.[k % (rows * cols)].[k / (rows * cols)])
+    Npy.Write(Path.Combine(dir, "grad.npy"), ReadOnlySpan data, ReadOnlySpan [| int64 t; int64 rows; int64 cols |])
+    File.WriteAllText(Path.Combine(dir, "manifest.json"),
+        $"""{{"format": "research-trace", "version": 1, "run": {{"label": "{kind} {rows}x{cols}"}}, "series": [{{"name": "grad", "file": "grad.npy"}}]}}""")
+    dir
+
+[<Tests>]
+let shapes =
+    testSequenced <| testList "Studies.AdamVsRAdam.any block shape and content: a report that says what could not be computed, never a crash" [
+        for t, rows, cols, kind in
+            [ 40, 1, 1, "mixed"; 30, 1, 600, "mixed"; 30, 16, 3, "mixed"; 30, 12, 2, "normal"; 60, 3, 4, "heavy"; 30, 4, 6, "zeros"
+              30, 3, 5, "rounded"; 3, 2, 2, "mixed" ] ->
+            testCase $"{rows}×{cols} block, {t} iterations, {kind} gradients" <| fun () ->
+                let dir = shapedTrace t rows cols kind
+                let options = { fastOptions.Analysis with BootstrapResamples = 100; WeightsPerGroup = 20 }
+                let o = { fastOptions with Analysis = options; Traces = [ dir, GradientTrace.hashes dir ] }
+                let r =
+                    match Runner.run (settings (tempDir "shape-report") 0L) (Study.prepare Tier.Quick o AdamVsRAdamStudy.study) with
+                    | Ok r -> r
+                    | Error e -> failtestf "the run failed: %s" e
+                let html = File.ReadAllText r.Report
+                let a = AdamVsRAdamStudy.analyseTraces options (RandomStreams.forStudy AdamVsRAdamStudy.Name 0L) ignore [ dir ] |> List.head
+                for g in [ a.Normal; a.NonNormal ] do
+                    if g.WeightIndices.Length = 0 then
+                        Expect.stringContains html $"no {g.Group} weights" $"the report says the {g.Group} group is empty"
+                    elif g.WeightIndices.Length < 3 then
+                        Expect.stringContains html $"{g.WeightIndices.Length} {g.Group} weight" $"the report says the {g.Group} group is too small"
+                for m in a.Mixtures do
+                    if m.Fit.IsNone then Expect.stringContains html $"neuron {m.Neuron}: no mixture" "a neuron without a fit is said"
+                if rows > 40 then Expect.stringContains html $"the first 40 of {rows} neurons" "the figure says it shows a subset"
+                if kind = "zeros" then
+                    Expect.isTrue (a.Mixtures |> Array.forall (fun m -> m.ConstantLeftOut = 1)) "the dead input's constant series is left out of each neuron's mixture"
+                    Expect.stringContains html "constant series left out" "and the report says so"
+                for c in r.Claims do
+                    if Double.IsNaN c.Effect.Estimate then Expect.equal c.Verdict Inconclusive $"{c.Id}: an effect that could not be computed is inconclusive"
+    ]
+
+[<Tests>]
+let errorsThroughTheRunner =
+    testList "Studies.AdamVsRAdam.errors through the runner name the file, what was expected and found, and the fix" [
+        let runTraces (dir: string) =
+            let o = { fastOptions with Traces = [ dir, [] ] }
+            Runner.run (settings (tempDir "errors") 0L) (Study.prepare Tier.Quick o AdamVsRAdamStudy.study)
+        yield testCase "a corrupt gzip MNIST file" <| fun () ->
+            let dir = tempDir "corrupt-gz"
+            File.WriteAllBytes(Path.Combine(dir, "train-images-idx3-ubyte.gz"), [| 0x1Fuy; 0x8Buy; 0x08uy; 0uy; 1uy; 2uy; 3uy; 4uy; 5uy; 6uy; 7uy |])
+            let s = { settings (tempDir "errors") 0L with Mnist = Some(fun () -> MnistData.load false dir) }
+            match Runner.run s (Study.prepare Tier.Quick fastOptions AdamVsRAdamStudy.study) with
+            | Ok _ -> failtest "expected an error"
+            | Error e ->
+                Expect.stringStarts e $"adam-vs-radam: {dir}/train-images-idx3-ubyte.gz: gzip stream is corrupt or truncated (" "names the file"
+                Expect.stringContains e "Fetch MNIST into" "says what to do"
+        yield testCase "a manifest whose label is a number" <| fun () ->
+            let dir = writeTrace 20 2 3 0 """{"label": 7}"""
+            Expect.equal (runTraces dir) (Error $"adam-vs-radam: {dir}/manifest.json: run.label: expected a string such as \"Adam\", found 7; write it in double quotes") "message"
+        yield testCase "a Latin-1 manifest" <| fun () ->
+            let dir = writeTrace 20 2 3 0 ""
+            File.WriteAllBytes(Path.Combine(dir, "manifest.json"),
+                Text.Encoding.Latin1.GetBytes("""{"format": "research-trace", "version": 1, "run": {"label": "caf""" + "\u00e9" + """"}, "series": [{"name": "grad", "file": "grad.npy"}]}"""))
+            Expect.equal (runTraces dir)
+                (Error $"adam-vs-radam: {dir}/manifest.json: not valid UTF-8 (byte 0xE9 at offset 64); JSON files must be UTF-8: save the manifest as UTF-8 (e.g. iconv -f latin1 -t utf-8)") "message"
+        yield testCase "an invalid β₂ in a manifest" <| fun () ->
+            let dir = writeTrace 20 2 3 0 """{"optimizer": {"name": "Adam", "hyperparameters": {"betas": [0.9, 0.0]}}}"""
+            Expect.equal (runTraces dir)
+                (Error ($"adam-vs-radam: {dir}/manifest.json: run.optimizer.hyperparameters.betas: expected 0 ≤ β₁ < 1 and 0 < β₂ < 1, found [0.9, 0]; "
+                        + "ψ_t is undefined for these values, so fix the manifest (PyTorch's default is [0.9, 0.999])")) "message"
+    ]
+
+[<Tests>]
+let scaleInvariance =
+    testList "Studies.AdamVsRAdam.units: the same gradients scaled by 1, 1e-3 and 1e-6 give the same KS distances and verdicts" [
+        testCase "a 4×12 block × 40 iterations at three scales" <| fun () ->
+            let source = shapedTrace 40 4 12 "mixed"
+            let scaled (a: float32) =
+                let dir = tempDir $"scaled-{a}"
+                let block = NpyArray.Open(Path.Combine(source, "grad.npy"))
+                let values = block.ToFloatArray() |> Array.map (fun v -> v * a)
+                block.Dispose()
+                Npy.Write(Path.Combine(dir, "grad.npy"), ReadOnlySpan values, ReadOnlySpan [| 40L; 4L; 12L |])
+                File.Copy(Path.Combine(source, "manifest.json"), Path.Combine(dir, "manifest.json"))
+                dir
+            let options = { fastOptions.Analysis with BootstrapResamples = 200; WeightsPerGroup = 20 }
+            let stream = RandomStreams.forStudy AdamVsRAdamStudy.Name 5L
+            let run (dir: string) =
+                let analyses = AdamVsRAdamStudy.analyseTraces options stream ignore [ dir ]
+                let claims = AdamVsRAdamStudy.evaluateClaims options stream [] Map.empty analyses
+                analyses.Head.Mixtures |> Array.map (fun m -> m.KsDistance), [ for c in claims -> c.Id, c.Verdict ]
+            let ks1, verdicts1 = run (scaled 1.0f)
+            for a in [ 1e-3f; 1e-6f ] do
+                let ks, verdicts = run (scaled a)
+                printfn "scale %g: KS distances %s" a (String.Join(", ", ks |> Array.map (fun v -> v.ToString("F6"))))
+                // traces hold float32: scaling rounds each value anew (relative 6e-8), hence 1e-6, not 1e-12
+                for n in 0 .. ks.Length - 1 do
+                    Expect.floatClose { absolute = 1e-6; relative = 0.0 } ks.[n] ks1.[n] $"neuron {n} KS distance at scale {a}"
+                Expect.equal verdicts verdicts1 $"every verdict at scale {a}"
     ]

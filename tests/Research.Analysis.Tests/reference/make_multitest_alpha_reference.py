@@ -1,8 +1,8 @@
 """statsmodels multipletests at levels other than 0.05, on the p-value vectors of
 ../shared/reference/multitest.json (which holds alpha = 0.05 only). Decisions, and the corrected
 p-values of the two-stage FDR methods, depend on alpha. The n = 5120 vector is left out to keep
-this file small (it is covered at alpha = 0.05 by the shared reference); the p-values themselves
-are read from the shared file by name.
+this file small (it is covered at alpha = 0.05 by the shared reference). Each vector stores its own
+p-values ("p"), so the tests need nothing from the shared file and nothing is looked up by name.
 
 Run with Debian 12's python3 (statsmodels 0.13.5, numpy 1.24.2), from this folder:
     /usr/bin/python3 make_multitest_alpha_reference.py /work/shared/reference/multitest.json > multitest_alpha.json
@@ -27,7 +27,7 @@ def main():
         if v["n"] > 1000:
             continue
         p = np.asarray(v["p"], dtype=float)
-        entry = {"name": v["name"], "results": []}
+        entry = {"name": v["name"], "p": p.tolist(), "results": []}
         for alpha in ALPHAS:
             for m in METHODS:
                 reject, corrected, sidak, bonf = multipletests(p, alpha=alpha, method=m)

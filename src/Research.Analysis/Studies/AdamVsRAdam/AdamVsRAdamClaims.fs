@@ -33,6 +33,13 @@ module AdamVsRAdamClaims =
 
     let private windowText (e: AdamVsRAdamEvidence) = let a, b = e.Options.EarlyWindow in $"t = {a}..{b}"
 
+    /// The effect with a detail for each group that is empty or too small (its remark), and for an
+    /// estimate that could not be computed.
+    let private withRemarks (groups: (string * VarianceGroup) list) (effect: Effect) =
+        let remarks = [ for label, g in groups do if g.Remark <> "" then yield label, g.Remark ]
+        let missing = if Double.IsNaN effect.Estimate && not remarks.IsEmpty then [ "not computed", "a group has fewer than 3 weights" ] else []
+        { effect with Details = effect.Details @ remarks @ missing }
+
     /// Resamples of the claims' bootstrap intervals.
     let private resamples = 2000
 
@@ -45,6 +52,7 @@ module AdamVsRAdamClaims =
         | Some a, Some o when a.Trace.Optimizer = "Adam" ->
             let est, lo, hi = medianRatio e claim (allWindowMeans e a) (allWindowMeans e o)
             Effect.Interval($"median normalised variance Adam / {label}, {windowText e}", est, lo, hi, 0.95, a.Normal.WeightIndices.Length + a.NonNormal.WeightIndices.Length)
+            |> withRemarks [ "Adam normal", a.Normal; "Adam non-normal", a.NonNormal; $"{label} normal", o.Normal; $"{label} non-normal", o.NonNormal ]
         | _ -> missing "ratio" $"Adam and {optimizer}"
 
     /// Every claim of the notebook; <paramref name="expectations"/> overrides what each is expected to be
@@ -88,9 +96,10 @@ module AdamVsRAdamClaims =
                 match adam e with
                 | None -> missing "max KS distance" "Adam"
                 | Some a ->
-                    let ks = a.Mixtures |> Array.map (fun m -> m.KsDistance)
-                    { Effect.Point("max over neurons of the KS distance", Array.max ks, ks.Length)
-                        with Details = [ for m in a.Mixtures -> $"neuron {m.Neuron}", inv m.KsDistance ] })
+                    let fitted = a.Mixtures |> Array.filter (fun m -> m.Fit.IsSome)
+                    let ks = fitted |> Array.map (fun m -> m.KsDistance)
+                    { Effect.Point("max over neurons of the KS distance", (if ks.Length = 0 then nan else Array.max ks), ks.Length)
+                        with Details = [ for m in a.Mixtures -> $"neuron {m.Neuron}", (if m.Fit.IsSome then inv m.KsDistance else m.Note) ] })
 
           Claims.create "mixture-five-by-bic" "Five components are preferred by BIC over one to four for every neuron"
             $"{src}: GaussianMixture(5) cell (k chosen by eye)" "Adam's trace: pooled gradients per output neuron"
@@ -99,12 +108,19 @@ module AdamVsRAdamClaims =
                 match adam e with
                 | None -> missing "fraction of neurons" "Adam"
                 | Some a ->
+                    // only neurons fitted with every k up to MixtureComponents can prefer it
+                    let full = a.Mixtures |> Array.filter (fun m -> m.BicByComponents.Length = e.Options.MixtureComponents && m.BicByComponents.Length >= 2)
                     let prefers (m: NeuronMixture) =
                         let b = m.BicByComponents
-                        b.Length >= 2 && b.[b.Length - 1] < (b.[.. b.Length - 2] |> Array.min)
-                    let k = a.Mixtures |> Array.filter prefers |> Array.length
-                    { Effect.Point("fraction of neurons where BIC(5) < BIC(1..4)", float k / float a.Mixtures.Length, a.Mixtures.Length)
-                        with Details = [ for m in a.Mixtures -> $"neuron {m.Neuron} BIC k=1..", String.Join(" ", m.BicByComponents |> Array.map (fun b -> b.ToString("F0", CultureInfo.InvariantCulture))) ] })
+                        b.[b.Length - 1] < (b.[.. b.Length - 2] |> Array.min)
+                    let k = full |> Array.filter prefers |> Array.length
+                    let fraction = if full.Length = 0 then nan else float k / float full.Length
+                    { Effect.Point($"fraction of neurons where BIC({e.Options.MixtureComponents}) < BIC(1..{e.Options.MixtureComponents - 1})", fraction, full.Length)
+                        with Details =
+                               [ for m in a.Mixtures ->
+                                   if m.BicByComponents.Length = e.Options.MixtureComponents then
+                                       $"neuron {m.Neuron} BIC k=1..", String.Join(" ", m.BicByComponents |> Array.map (fun b -> b.ToString("F0", CultureInfo.InvariantCulture)))
+                                   else $"neuron {m.Neuron}", (if m.Note <> "" then m.Note else "fewer components fitted") ] })
 
           Claims.create "bootstrap-follows-theory" "For weights with normal gradients, the bootstrap variance of ψ_t follows Liu et al.'s Var[ψ_t] (within a factor of 2)"
             $"{src}: variance cell; Liu et al. 2020, Theorem 2" "Adam's trace: weights whose normality is not rejected"
@@ -115,7 +131,8 @@ module AdamVsRAdamClaims =
                 | Some a ->
                     let perWeight = a.Normal.RatioToTheory |> Array.map (GradientAnalysis.windowMean (e.Options.EarlyWindow |> fst, a.Trace.Iterations))
                     let est, lo, hi = Bootstrap.groupInterval (e.Stream "claims/bootstrap-follows-theory") resamples 0.95 (fun g -> Quantile.median g.[0]) [| perWeight |]
-                    Effect.Interval($"median over weights of mean bootstrap/theoretical Var[ψ_t], t = {fst e.Options.EarlyWindow}..{a.Trace.Iterations}", est, lo, hi, 0.95, perWeight.Length))
+                    Effect.Interval($"median over weights of mean bootstrap/theoretical Var[ψ_t], t = {fst e.Options.EarlyWindow}..{a.Trace.Iterations}", est, lo, hi, 0.95, perWeight.Length)
+                    |> withRemarks [ "Adam normal", a.Normal ])
 
           Claims.create "non-normal-higher-variance" "Early on, weights with non-normal gradients have a higher variance of ψ than weights with normal gradients"
             $"{src}: variance cell" "Adam's trace: normalised bootstrap Var[ψ_t]·σ̂² of both groups"
@@ -125,7 +142,8 @@ module AdamVsRAdamClaims =
                 | None -> missing "ratio" "Adam"
                 | Some a ->
                     let est, lo, hi = medianRatio e "non-normal-higher-variance" (windowMeans e a.NonNormal) (windowMeans e a.Normal)
-                    Effect.Interval($"median Var[ψ]σ̂² non-normal / normal, {windowText e}", est, lo, hi, 0.95, a.NonNormal.WeightIndices.Length + a.Normal.WeightIndices.Length))
+                    Effect.Interval($"median Var[ψ]σ̂² non-normal / normal, {windowText e}", est, lo, hi, 0.95, a.NonNormal.WeightIndices.Length + a.Normal.WeightIndices.Length)
+                    |> withRemarks [ "Adam normal", a.Normal; "Adam non-normal", a.NonNormal ])
 
           Claims.create "radam-reduces-variance" "RAdam's rectification reduces the early variance of the adaptive learning rate"
             "Liu et al. 2020 (RAdam); the notebook's RAdam run" "Adam's and RAdam's traces: Var[ψ_t]σ̂² vs Var[r_t ψ_t]σ̂²"
@@ -144,7 +162,8 @@ module AdamVsRAdamClaims =
                         Bootstrap.groupInterval (e.Stream "claims/radam-reduction-equal") resamples 0.95
                             (fun g -> (med g.[0] / med g.[1]) / (med g.[2] / med g.[3])) groups
                     if Double.IsNaN est then
-                        { Effect.Point("reduction ratio normal / non-normal", nan, 0) with Details = [ "too few weights", "a group has fewer than 3 weights" ] }
+                        Effect.Point("reduction ratio normal / non-normal", nan, 0)
+                        |> withRemarks [ "Adam normal", a.Normal; "RAdam normal", r.Normal; "Adam non-normal", a.NonNormal; "RAdam non-normal", r.NonNormal ]
                     else
                         Effect.Interval($"(Adam/RAdam for normal) / (Adam/RAdam for non-normal), {windowText e}", est, lo, hi, 0.95, groups |> Array.sumBy (Array.filter Double.IsFinite >> Array.length))
                 | _ -> missing "ratio" "Adam and RAdam")

@@ -74,8 +74,14 @@ module AdamVsRAdamStudy =
           yield "alpha", string a.Alpha
           yield "mixture components", string a.MixtureComponents
           yield "mixture restarts", string a.MixtureRestarts
+          yield "mixture restart iterations", string a.MixtureRestartIterations
+          yield "mixture refinement",
+                (match a.MixtureRefinement with
+                 | Some r -> $"SQUAREM-accelerated EM from the best restart to a change < {r.Tolerance} (at most {r.MaxIterations} steps)"
+                 | None -> "none")
           yield "bootstrap resamples", string a.BootstrapResamples
           yield "weights per group", (if a.WeightsPerGroup = Int32.MaxValue then "all" else string a.WeightsPerGroup)
+          yield "weights per group with the notebook's first-t bootstrap", string a.FirstTWeights
           yield "early window", $"{fst a.EarlyWindow}..{snd a.EarlyWindow}"
           yield "histogram bins", string a.HistogramBins ]
 
@@ -108,10 +114,21 @@ module AdamVsRAdamStudy =
             | None -> Ok []
             | Some [] -> Error "--traces: expected one or more trace folders, got none (drop --traces to train and record instead)"
             | Some dirs ->
-                let resolved = dirs |> List.map (fun d -> d, Path.GetFullPath d)
-                match resolved |> List.tryFind (fun (_, full) -> not (Directory.Exists full)) with
-                | Some(given, full) -> Error $"--traces: '{given}' is not a folder ({full} does not exist); pass trace folders, each with a manifest.json"
-                | None -> Ok [ for _, full in resolved -> full, GradientTrace.hashes full ])
+                let resolved = dirs |> List.map (fun d -> d, Path.TrimEndingDirectorySeparator(Path.GetFullPath d))
+                let problem (given: string, full: string) =
+                    if File.Exists full then Some $"--traces: '{given}' is a file ({full}); pass trace folders, each with a manifest.json"
+                    elif not (Directory.Exists full) then Some $"--traces: '{given}' is not a folder ({full} does not exist); pass trace folders, each with a manifest.json"
+                    elif not (File.Exists(Path.Combine(full, "manifest.json"))) then
+                        Some $"--traces: '{given}' has no manifest.json ({full}), so it is not a trace folder; pass trace folders, each with a manifest.json (README, Traces)"
+                    else None
+                match resolved |> List.tryPick problem with
+                | Some e -> Error e
+                | None ->
+                    match resolved |> List.countBy snd |> List.tryFind (fun (_, n) -> n > 1) with
+                    | Some(full, _) -> Error $"--traces: {full} is given twice; pass each trace folder once"
+                    | None ->
+                        try Ok [ for _, full in resolved -> full, GradientTrace.hashes full ]
+                        with :? IOException as e -> Error $"--traces: {e.Message}")
         |> Result.map (fun traces ->
             { Capture = withCapture o.Capture.Seed steps record o.Capture
               Analysis = { o.Analysis with BootstrapResamples = resamples; WeightsPerGroup = perGroup }
@@ -161,6 +178,10 @@ module AdamVsRAdamStudy =
                   for f, h in a.Trace.Hashes do
                       if f = "manifest.json" || f.StartsWith "grad" then yield $"{a.Trace.Label}/{f}", h.[.. 15] ]
         let claims = evaluateClaims options ctx.Stream provenance expectations analyses
+        let refinementText =
+            match options.MixtureRefinement with
+            | Some r -> $", the best refined by SQUAREM-accelerated EM to a change < {r.Tolerance}"
+            | None -> " (no refinement)"
         let methods =
             [ if o.Traces.IsEmpty then
                   yield "data", $"MNIST training images ({(if config.TrainExamples.HasValue then config.TrainExamples.Value else ctx.Mnist.Train.Count)} examples), normalised (x/255 − 0.1307)/0.3081; test accuracy on the {ctx.Mnist.Test.Count} test images"
@@ -173,7 +194,7 @@ module AdamVsRAdamStudy =
               else
                   yield "data", "traces recorded elsewhere (see Inputs and traces)"
               yield "analysis",
-                    $"Shapiro–Wilk (AS R94) per weight, α = {options.Alpha}; Holm and Benjamini–Hochberg over the tested weights; {options.MixtureComponents}-component 1-D Gaussian mixtures by EM (k-means++ start, {options.MixtureRestarts} restarts, tol 1e-3, reg_covar 1e-6) per neuron, BIC for k = 1..{options.MixtureComponents}, KS distance; bootstrap B = {options.BootstrapResamples}, up to {options.WeightsPerGroup} weights per group, early window t = {fst options.EarlyWindow}..{snd options.EarlyWindow}"
+                    $"Shapiro–Wilk (AS R94) per weight, α = {options.Alpha}; Holm and Benjamini–Hochberg over the tested weights; {options.MixtureComponents}-component 1-D Gaussian mixtures by EM (on the standardised pooled gradients, so scale-invariant; {options.MixtureRestarts} k-means++ restarts of at most {options.MixtureRestartIterations} EM steps at tol 1e-3{refinementText}; variance floor 1e-6 × the pooled variance; constant series left out) per neuron, BIC for k = 1..{options.MixtureComponents}, KS distance; bootstrap B = {options.BootstrapResamples}, up to {options.WeightsPerGroup} weights per group, early window t = {fst options.EarlyWindow}..{snd options.EarlyWindow}"
               for a in analyses do
                   yield $"{a.Trace.Label} trace", $"{relative a.Trace.Directory} ({a.Trace.Status}), series {a.Trace.SeriesName}, multiplier of ψ_t: {a.MultiplierText}" ]
         let title =

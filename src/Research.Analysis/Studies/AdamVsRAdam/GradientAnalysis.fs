@@ -9,13 +9,21 @@ type AnalysisOptions =
       Alpha: float
       /// Components of the per-neuron mixture (the notebook's 5).
       MixtureComponents: int
-      /// EM restarts per mixture fit (k-means++ initialisation).
+      /// EM restarts per mixture fit (k-means++ initialisation, scikit-learn's tolerance 1e-3).
       MixtureRestarts: int
+      /// EM iterations of each restart at most: short runs that only rank the starts when a
+      /// refinement follows (the "emEM" strategy), scikit-learn's 100 without one.
+      MixtureRestartIterations: int
+      /// The SQUAREM-accelerated EM run from the best restart to a tighter tolerance (None: none, as scikit-learn).
+      MixtureRefinement: MixtureRefinement option
       /// Bootstrap resamples B for the ψ variance curves (the notebook's 1,000).
       BootstrapResamples: int
       /// Weights per group (normality rejected / not rejected) whose ψ variance is bootstrapped;
       /// chosen at random with the seed (all weights when fewer).
       WeightsPerGroup: int
+      /// Of those, how many also get the notebook's per-t bootstrap of the first t gradients
+      /// (PsiResampling.FirstT), which costs T/2 times more than resampling the whole series.
+      FirstTWeights: int
       /// The "early" window [first, last] of iterations for the variance comparisons.
       EarlyWindow: int * int
       /// Bins of the per-neuron histograms.
@@ -23,7 +31,8 @@ type AnalysisOptions =
 
     /// The defaults the study uses.
     static member Default =
-        { Alpha = 0.05; MixtureComponents = 5; MixtureRestarts = 3; BootstrapResamples = 1000; WeightsPerGroup = 200
+        { Alpha = 0.05; MixtureComponents = 5; MixtureRestarts = 10; MixtureRestartIterations = 20
+          MixtureRefinement = Some { Tolerance = 1e-5; MaxIterations = 1000 }; BootstrapResamples = 1000; WeightsPerGroup = 200; FirstTWeights = 50
           EarlyWindow = (10, 30); HistogramBins = 80 }
 
 /// Normality results for one neuron (row of the block).
@@ -41,12 +50,19 @@ type NeuronNormality =
 /// The 1-D mixture fitted to one neuron's pooled gradients, with goodness of fit.
 type NeuronMixture =
     { Neuron: int
-      /// The fit with the requested number of components.
-      Fit: MixtureFit
-      /// BIC for k = 1 … MixtureComponents.
+      /// Pooled gradients fitted: every iteration of each of the neuron's weights whose series is not constant.
+      Points: int
+      /// The neuron's weights whose series is constant (e.g. all zero: a dead input), left out of the pool.
+      ConstantLeftOut: int
+      /// The fit with the requested number of components, or with as many as the pool has distinct
+      /// values when it has fewer; None when the pool has fewer than 2 distinct values (see <c>Note</c>).
+      Fit: MixtureFit option
+      /// BIC for k = 1 … (the components fitted).
       BicByComponents: float[]
-      /// Kolmogorov–Smirnov distance sup |F_n − F_mixture| of the pooled gradients.
+      /// Kolmogorov–Smirnov distance sup |F_n − F_mixture| of the pooled gradients (NaN without a fit).
       KsDistance: float
+      /// Why there is no fit, or why it has fewer components than asked ("" otherwise).
+      Note: string
       /// Histogram bin edges and densities of the pooled gradients (for the figure).
       BinEdges: float[]
       Densities: float[] }
@@ -57,14 +73,35 @@ type VarianceGroup =
       Group: string
       /// The weights (flat indices) analysed.
       WeightIndices: int[]
-      /// Per weight: normalised variance m_t²·Var*[ψ_t]·σ̂² at each t (NaN where the optimizer does not use ψ).
+      /// Per weight: normalised variance m_t²·Var*[ψ_t]·σ̂² at each t (NaN where the optimizer does not
+      /// use ψ), resampling t gradients from the whole series (PsiResampling.WholeSeries).
       NormalisedVariance: float[][]
+      /// The same with the notebook's per-t bootstrap of the first t gradients (PsiResampling.FirstT),
+      /// for the first FirstTWeights weights of WeightIndices.
+      FirstTVariance: float[][]
       /// Per weight: bootstrap variance / theoretical variance at each t (NaN where undefined).
       RatioToTheory: float[][]
       /// Band of the normalised variance.
       Band: CurveBand
-      /// Weights dropped because a resampled prefix was all zeros (ψ unbounded).
+      /// Band of FirstTVariance.
+      FirstTBand: CurveBand
+      /// Weights that were candidates for the group (tested, and rejected or not) before sampling.
+      Candidates: int
+      /// Weights dropped because a resampled prefix was all zeros (ψ unbounded, so its variance is
+      /// infinite): counted, not analysed.
       DroppedUnbounded: int }
+
+    /// Fewer weights than a bootstrap interval of the claims needs (3).
+    member g.TooSmall = g.WeightIndices.Length < 3
+
+    /// What the report says about a group that is empty or too small for the claims' intervals ("" otherwise).
+    member g.Remark =
+        let dropped = if g.DroppedUnbounded > 0 then $" ({g.DroppedUnbounded} dropped: ψ unbounded)" else ""
+        match g.WeightIndices.Length with
+        | 0 when g.Candidates = 0 -> $"no {g.Group} weights: no tested weight is {g.Group}"
+        | 0 -> $"no {g.Group} weights left{dropped}"
+        | n when n < 3 -> $"""{n} {g.Group} weight{(if n = 1 then "" else "s")}{dropped}: too few for the claims' bootstrap intervals (at least 3)"""
+        | _ -> ""
 
 /// Everything the study computes for one optimizer's trace.
 type OptimizerAnalysis =
@@ -100,6 +137,27 @@ type OptimizerAnalysis =
 /// fit, and the bootstrap variance of the adaptive learning rate for weights whose normality is and
 /// is not rejected, against Liu et al.'s theory.
 module GradientAnalysis =
+
+    /// The options of the study's k-component fit of one neuron's pooled gradients. The data are
+    /// standardised (<c>Standardize</c>): the fit, its KS distance and its BIC comparisons do not
+    /// depend on the gradients' units, and the variance floor is 1e-6 times the pooled variance,
+    /// not scikit-learn's absolute 1e-6 (larger than the variance of these gradients). Several short
+    /// restarts rank k-means++ starts and the best is refined to convergence (emEM, Biernacki et al.
+    /// 2003, with SQUAREM): on the study's traces scikit-learn's single run to tol = 1e-3 stops far
+    /// from the optimum, and one start can land in a worse one (bench/Research.Benchmarks --traces).
+    let mixtureOptions (options: AnalysisOptions) (seed: int64) (k: int) : MixtureOptions =
+        { MixtureOptions.Create(k, standardize = true) with
+            Restarts = options.MixtureRestarts; MaxIterations = options.MixtureRestartIterations; Seed = seed; Refine = options.MixtureRefinement }
+
+    /// One neuron's pooled gradients, what its mixture is fitted to: every iteration of each weight of
+    /// the neuron whose series is not constant, and how many constant series were left out. A
+    /// constant series (all zero: an input that is never active) is not a sample of a gradient
+    /// distribution; pooling its exact zeros would put an atom into the data that no continuous
+    /// mixture fits.
+    let pooledGradients (trace: GradientTrace) (neuron: int) : float[] * int =
+        let series = Array.init trace.Inputs (fun i -> trace.Series.[neuron * trace.Inputs + i])
+        let varying = series |> Array.filter (fun g -> g |> Array.exists (fun v -> v <> g.[0]))
+        Array.concat varying, series.Length - varying.Length
 
     /// Median and 10–90% band across weights at each t.
     let band (perWeight: float[][]) : CurveBand = Quantile.band perWeight
@@ -137,7 +195,9 @@ module GradientAnalysis =
     let private varianceGroup (options: AnalysisOptions) (stream: string -> int64) (trace: GradientTrace) (m: float[]) (theory: float[])
                               (name: string) (candidates: int[]) =
         let chosen = Sampling.withoutReplacement (stream $"{trace.Label}/weights/{name}") options.WeightsPerGroup candidates
-        let curves = Bootstrap.psiCurves trace.Beta2 (stream $"{trace.Label}/bootstrap/{name}") options.BootstrapResamples (chosen |> Array.map (fun w -> trace.Series.[w]))
+        let curves =
+            if chosen.Length = 0 then [||]
+            else Bootstrap.psiCurves trace.Beta2 (stream $"{trace.Label}/bootstrap/{name}") options.BootstrapResamples (chosen |> Array.map (fun w -> trace.Series.[w]))
         let keep = [| for i in 0 .. chosen.Length - 1 do if curves.[i].Unbounded |> Array.forall (fun u -> u = 0) then yield i |]
         let normalised =
             keep |> Array.map (fun i ->
@@ -145,12 +205,50 @@ module GradientAnalysis =
                 let sigma2 = (g |> Array.sumBy (fun x -> x * x)) / float g.Length
                 Array.init trace.Iterations (fun t -> m.[t] * m.[t] * curves.[i].Variance.[t] * sigma2))
         let ratio = normalised |> Array.map (fun v -> Array.init v.Length (fun t -> if Double.IsFinite theory.[t] && theory.[t] > 0.0 then v.[t] / theory.[t] else nan))
+        let kept = keep |> Array.map (fun i -> chosen.[i])
+        let firstT =
+            let ws = kept |> Array.truncate options.FirstTWeights
+            if ws.Length = 0 then [||]
+            else
+                let curves = Bootstrap.psiCurvesWith FirstT trace.Beta2 (stream $"{trace.Label}/bootstrap first t/{name}") options.BootstrapResamples (ws |> Array.map (fun w -> trace.Series.[w]))
+                Array.map2 (fun w (c: PrefixCurve) ->
+                    let g = trace.Series.[w]
+                    let sigma2 = (g |> Array.sumBy (fun x -> x * x)) / float g.Length
+                    // +∞ where a resample of the first t gradients is all zeros (counted in the curve): not a variance to plot
+                    Array.init trace.Iterations (fun t -> if c.Unbounded.[t] > 0 then nan else m.[t] * m.[t] * c.Variance.[t] * sigma2)) ws curves
         { Group = name
-          WeightIndices = keep |> Array.map (fun i -> chosen.[i])
+          WeightIndices = kept
           NormalisedVariance = normalised
+          FirstTVariance = firstT
           RatioToTheory = ratio
           Band = band normalised
+          FirstTBand = band firstT
+          Candidates = candidates.Length
           DroppedUnbounded = chosen.Length - keep.Length }
+
+    /// The k = 1 … K fits of one neuron's pooled gradients (K = MixtureComponents, or fewer when the
+    /// pool has fewer distinct values), with KS distance and histogram; no fit below 2 distinct values.
+    let private neuronMixture (options: AnalysisOptions) (stream: string -> int64) (trace: GradientTrace) (n: int) : NeuronMixture =
+        let pooled, constant = pooledGradients trace n
+        let sorted = Array.sort pooled // finite: GradientTrace.load rejects NaN/inf
+        let distinct = if sorted.Length = 0 then 0 else 1 + (Seq.pairwise sorted |> Seq.filter (fun (a, b) -> a <> b) |> Seq.length)
+        let edges, dens = if sorted.Length = 0 then [||], [||] else Histogram.densityOfSorted options.HistogramBins (0.005, 0.995) sorted
+        let left = if constant > 0 then $"; {constant} constant series left out" else ""
+        if distinct < 2 then
+            let why = if sorted.Length = 0 then "every weight's series is constant" else $"its {sorted.Length} pooled gradients are all equal"
+            { Neuron = n; Points = sorted.Length; ConstantLeftOut = constant; Fit = None; BicByComponents = [||]; KsDistance = nan
+              BinEdges = edges; Densities = dens; Note = $"neuron {n}: no mixture ({why}){left}" }
+        else
+            let top = min options.MixtureComponents distinct
+            let seed = stream $"{trace.Label}/mixture/neuron {n}"
+            let fits = [| 1 .. top |] |> Array.map (fun k -> GaussianMixture.fit (mixtureOptions options seed k) pooled)
+            let fit = fits.[fits.Length - 1]
+            let fewer = if top < options.MixtureComponents then $"neuron {n}: {top} components only ({distinct} distinct values){left}" else ""
+            { Neuron = n; Points = sorted.Length; ConstantLeftOut = constant; Fit = Some fit
+              BicByComponents = fits |> Array.map (fun f -> f.Bic)
+              KsDistance = GaussianMixture.ksDistanceSorted fit.Parameters sorted
+              BinEdges = edges; Densities = dens
+              Note = (if fewer <> "" then fewer elif constant > 0 then $"neuron {n}: {constant} constant series left out" else "") }
 
     /// Analyses one trace. Random choices take their seeds from <paramref name="stream"/> by name
     /// ("{label}/weights/normal", "{label}/bootstrap/normal", "{label}/mixture/neuron n", …);
@@ -182,25 +280,10 @@ module GradientAnalysis =
                   HolmRejected = idx |> Array.filter (fun j -> holm.Reject.[j]) |> Array.length
                   BhRejected = idx |> Array.filter (fun j -> bh.Reject.[j]) |> Array.length })
         // 2. Mixtures of the pooled gradients of each neuron.
-        let mixtures =
-            Array.init trace.Neurons (fun n ->
-                let pooled = [| for i in 0 .. trace.Inputs - 1 do yield! trace.Series.[n * trace.Inputs + i] |]
-                let fitK k =
-                    GaussianMixture.fit
-                        { MixtureOptions.Create k with Restarts = options.MixtureRestarts; Seed = stream $"{trace.Label}/mixture/neuron {n}" } pooled
-                let distinct = pooled |> Array.distinct |> Array.length
-                let ks = [| 1 .. min options.MixtureComponents distinct |]
-                let fits = ks |> Array.map fitK
-                let fit = fits.[fits.Length - 1]
-                let sorted = Array.sort pooled // finite: GradientTrace.load rejects NaN/inf
-                let edges, dens = Histogram.densityOfSorted options.HistogramBins (0.005, 0.995) sorted
-                { Neuron = n
-                  Fit = fit
-                  BicByComponents = fits |> Array.map (fun f -> f.Bic)
-                  KsDistance = GaussianMixture.ksDistanceSorted fit.Parameters sorted
-                  BinEdges = edges
-                  Densities = dens })
-        progress $"{trace.Neurons} mixtures (k = 1…{options.MixtureComponents}, {trace.Inputs * trace.Iterations} points each): max KS distance {mixtures |> Array.map (fun m -> m.KsDistance) |> Array.max:F4}"
+        let mixtures = Array.init trace.Neurons (neuronMixture options stream trace)
+        let fitted = mixtures |> Array.filter (fun m -> m.Fit.IsSome)
+        let maxKs = if fitted.Length = 0 then "none fitted" else (fitted |> Array.map (fun m -> m.KsDistance) |> Array.max).ToString("F4", Globalization.CultureInfo.InvariantCulture)
+        progress $"{trace.Neurons} mixtures (k = 1…{options.MixtureComponents}, up to {trace.Inputs * trace.Iterations} points each): {fitted.Length} fitted, max KS distance {maxKs}"
         // 3. Bootstrap variance of the adaptive learning rate, normal vs non-normal weights.
         let m, mText = multiplier trace
         let theory =

@@ -51,18 +51,34 @@ module GradientTrace =
         use s = File.OpenRead path
         Convert.ToHexString(SHA256.HashData s).ToLowerInvariant()
 
-    /// SHA-256 of manifest.json and every .npy in a trace directory.
+    /// SHA-256 of manifest.json and every .npy in a trace directory. A file that is a symbolic link
+    /// out of the directory is refused (TraceFormatException naming it), never read.
     let hashes (directory: string) : (string * string) list =
         [ for f in Directory.GetFiles directory |> Array.sort do
             let name = Path.GetFileName f
-            if name = "manifest.json" || name.EndsWith ".npy" then yield name, sha256 f ]
+            if name = "manifest.json" || name.EndsWith ".npy" then
+                yield name, sha256 (TraceReader.ResolveInside(directory, f, $"{name} of the trace")) ]
 
-    let private tryNumber (node: JsonNode) =
-        try
-            match node with
-            | null -> None
-            | n -> Some(n.GetValue<float>())
-        with _ -> None
+    /// A manifest value in an error: its JSON text.
+    let private shown (node: JsonNode) = match node with null -> "null" | n -> n.ToJsonString()
+
+    /// Reads an optional field of the manifest's run object that must be a string; an error names the
+    /// manifest, the field, what was expected, what was found and how to fix it.
+    let private optionalString (manifest: string) (field: string) (example: string) (node: JsonNode) : string option =
+        match node with
+        | null -> None
+        | :? JsonValue as v when v.GetValueKind() = Text.Json.JsonValueKind.String -> Some(v.GetValue<string>())
+        | other ->
+            invalidArg "directory"
+                $"{manifest}: {field}: expected a string such as \"{example}\", found {shown other}; write it in double quotes"
+
+    /// An optional number of the manifest's run object: None when absent; an error when present but not a number.
+    let private optionalNumber (manifest: string) (field: string) (example: string) (node: JsonNode) : float option =
+        match node with
+        | null -> None
+        | :? JsonValue as v when v.GetValueKind() = Text.Json.JsonValueKind.Number -> Some(v.GetValue<float>())
+        | other ->
+            invalidArg "directory" $"{manifest}: {field}: expected a number such as {example}, found {shown other}; write it as a JSON number, without quotes"
 
     /// Loads the gradient block of a trace.
     /// <param name="seriesName">The series to use; None picks "grad/…" series of kind "gradient" with a
@@ -105,6 +121,7 @@ module GradientTrace =
             | true, s -> s.ReadAll() |> Array.map float
             | _ -> [||]
         let run = reader.Run
+        let manifest = Path.Combine(directory, "manifest.json")
         let runText =
             if isNull run then "{}"
             else run.ToJsonString(Text.Json.JsonSerializerOptions(Encoder = Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping))
@@ -112,29 +129,70 @@ module GradientTrace =
             if isNull run then "unknown", null
             else
                 match run["optimizer"] with
-                | :? JsonObject as o -> (match o["name"] with null -> "unknown" | n -> n.GetValue<string>()), o["hyperparameters"]
-                | _ -> "unknown", null
+                | null -> "unknown", null
+                | :? JsonObject as o ->
+                    optionalString manifest "run.optimizer.name" "Adam" o["name"] |> Option.defaultValue "unknown",
+                    (match o["hyperparameters"] with
+                     | null -> null
+                     | :? JsonObject as h -> h
+                     | other ->
+                         invalidArg (nameof directory)
+                             $"{manifest}: run.optimizer.hyperparameters: expected an object such as {{\"lr\": 0.001, \"betas\": [0.9, 0.999]}}, found {shown other}")
+                | other ->
+                    invalidArg (nameof directory)
+                        $"{manifest}: run.optimizer: expected an object such as {{\"name\": \"Adam\", \"hyperparameters\": {{\"lr\": 0.001, \"betas\": [0.9, 0.999]}}}}, found {shown other}"
         let beta2 =
             match hyper with
-            | :? JsonObject as h ->
+            | null -> 0.999
+            | h ->
                 match h["betas"] with
-                | :? JsonArray as b when b.Count = 2 -> tryNumber b[1] |> Option.defaultValue 0.999
-                | _ -> 0.999
-            | _ -> 0.999
+                | null -> 0.999
+                | :? JsonArray as b when b.Count = 2 && b |> Seq.forall (fun e -> e :? JsonValue && e.GetValueKind() = Text.Json.JsonValueKind.Number) ->
+                    let b1, b2 = b[0].GetValue<float>(), b[1].GetValue<float>()
+                    if not (b2 > 0.0 && b2 < 1.0) || not (b1 >= 0.0 && b1 < 1.0) then
+                        invalidArg (nameof directory)
+                            $"{manifest}: run.optimizer.hyperparameters.betas: expected 0 ≤ β₁ < 1 and 0 < β₂ < 1, found [{b1}, {b2}]; ψ_t is undefined for these values, so fix the manifest (PyTorch's default is [0.9, 0.999])"
+                    b2
+                | other ->
+                    invalidArg (nameof directory)
+                        $"{manifest}: run.optimizer.hyperparameters.betas: expected two numbers [β₁, β₂] such as [0.9, 0.999], found {shown other}; write them as JSON numbers, without quotes (or leave betas out for β₂ = 0.999)"
+        let gradientBlockChecks () =
+            // ψ_t weights the t-th optimizer step: the block must hold every iteration from the first
+            if series.Every <> 1 || series.FirstIteration > 1L then
+                invalidArg (nameof directory)
+                    $"{series.Path}: series {series.Name} records every {series.Every} iteration(s) from iteration {series.FirstIteration}; the study needs every iteration from the first step (first_iteration 0 or 1, every 1), because ψ_t depends on the order of all gradients up to t; record it so"
+        gradientBlockChecks ()
+        // per-iteration scalars: one value per iteration, covering the gradient block
+        let scalar name =
+            match reader.TryGetSeries name with
+            | true, s ->
+                if s.RowSize <> 1 then
+                    let shape = String.Join(", ", s.RowShape)
+                    invalidArg (nameof directory)
+                        $"{s.Path}: series {name} has rows of shape [{shape}]; expected one value per iteration (shape [iterations]); write the {name} as a 1-D array, or remove it from the manifest"
+                if s.Every <> 1 || s.FirstIteration <> series.FirstIteration then
+                    invalidArg (nameof directory)
+                        $"{s.Path}: series {name} starts at iteration {s.FirstIteration} and records every {s.Every}; expected every iteration from {series.FirstIteration}, as the gradient series {series.Name}; record it every iteration, or remove it from the manifest"
+                if s.Iterations < int64 t then
+                    invalidArg (nameof directory)
+                        $"{s.Path}: series {name} has {s.Iterations} values, but the gradient series {series.Name} has {t} iterations; expected a value for every recorded iteration (at least {t}); record {name} every iteration, or remove it from the manifest"
+                s.ReadAll() |> Array.map float
+            | _ -> [||]
         let lr = scalar "lr"
         let baseLr =
             match hyper with
-            | :? JsonObject as h -> tryNumber h["lr"]
-            | _ -> None
+            | null -> None
+            | h ->
+                match optionalNumber manifest "run.optimizer.hyperparameters.lr" "0.001" h["lr"] with
+                | Some v when not (v > 0.0 && Double.IsFinite v) ->
+                    invalidArg (nameof directory) $"{manifest}: run.optimizer.hyperparameters.lr: expected a positive number such as 0.001, found {v}; fix the manifest"
+                | v -> v
             |> Option.orElse (if lr.Length > 0 then Some(Array.max lr) else None)
             |> Option.defaultValue 1.0
+        let folderName = Path.GetFileName(Path.GetFullPath(directory).TrimEnd('/'))
         let label =
-            if isNull run then Path.GetFileName(Path.GetFullPath(directory).TrimEnd('/'))
-            else
-                match run["label"] with
-                | null -> Path.GetFileName(Path.GetFullPath(directory).TrimEnd('/'))
-                | l -> l.GetValue<string>()
-        let manifest = Path.Combine(directory, "manifest.json")
+            if isNull run then folderName
+            else optionalString manifest "run.label" "Adam" run["label"] |> Option.defaultValue folderName
         let stated =
             if isNull run then None
             else

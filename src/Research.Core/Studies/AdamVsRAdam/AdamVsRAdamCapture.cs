@@ -168,7 +168,7 @@ public static class AdamVsRAdamCapture
             using var optimizer = CreateOptimizer(spec, model);
             var parameter = RecordedParameter(config.Widths);
             var dir = Path.Combine(runRoot, Sanitize(spec.Label));
-            var run = RunDescription.Create(model.Description, trainData.Description, config.BatchSize, config.Seed, optimizer,
+            var run = RunDescription.Create(model.Description, trainData, config.BatchSize, config.Seed, optimizer,
                 spec.ScheduleText, runtime, new Dictionary<string, object>
                 {
                     ["study"] = "adam-vs-radam gradient study",
