@@ -167,14 +167,14 @@ let harness =
 
         testCase "a run with central differences sees exactly the numerical gradient and f's own value" <| fun () ->
             let q = TestFunctions.Of TestFunctionKind.ElongatedQuadratic
-            let t = FunctionRuns.Run(q, OptimizerRecipe("SGD", UpdateRule.Sgd, 1.0), struct (-7.0, 2.0), 1, GradientSource.CentralDifference)
+            let t = FunctionRuns.Run(q, OptimizerRecipe("SGD", UpdateRule.Sgd, 1.0), PlanePoint(-7.0, 2.0), 1, GradientSource.CentralDifference)
             let struct (cx, cy) = CentralDifference.Gradient(q, -7.0, 2.0)
             Expect.equal (t.X.[1], t.Y.[1]) (-7.0 - cx, 2.0 - cy) "p1 = p0 − 1·g_cd, bit for bit"
             Expect.equal t.F.[0] (q.Value(-7.0, 2.0)) "the recorded f is f"
 
         testCase "SGD on x² + y² follows p_k = (1 − 2·lr)^k·p_0; the path, f and steps are recorded" <| fun () ->
             let s = TestFunctions.Of TestFunctionKind.Sphere
-            let t = FunctionRuns.Run(s, OptimizerRecipe("SGD", UpdateRule.Sgd, 0.1), struct (8.0, 0.1), 20)
+            let t = FunctionRuns.Run(s, OptimizerRecipe("SGD", UpdateRule.Sgd, 0.1), PlanePoint(8.0, 0.1), 20)
             Expect.equal (t.Steps, t.X.Length, t.F.Length, t.Diverged) (20, 21, 21, false) "20 steps, 21 points"
             for k in 0 .. 20 do
                 Expect.floatClose { absolute = 0.0; relative = 1e-13 } t.X.[k] (8.0 * 0.8 ** float k) $"x_{k}"
@@ -215,10 +215,10 @@ let harness =
 
         testCase "a start where f is not finite, or a non-finite start, is refused naming the point" <| fun () ->
             let b = TestFunctions.Of TestFunctionKind.Beale
-            Check.throws<ArgumentException> (fun () -> FunctionRuns.CheckStart(b, struct (1e200, 1e200)))
+            Check.throws<ArgumentException> (fun () -> FunctionRuns.CheckStart(b, PlanePoint(1e200, 1e200)))
             |> Check.messageHas [ "beale"; "f(1E+200, 1E+200) = Infinity"; "Choose a start inside" ]
             Check.throws<ArgumentException> (fun () ->
-                FunctionRuns.Run(b, OptimizerRecipe("SGD", UpdateRule.Sgd, 0.1), struct (nan, 1.0), 10) |> ignore)
+                FunctionRuns.Run(b, OptimizerRecipe("SGD", UpdateRule.Sgd, 0.1), PlanePoint(nan, 1.0), 10) |> ignore)
             |> Check.messageHas [ "expected finite coordinates"; "NaN" ]
             Check.throws<ArgumentException> (fun () -> TestFunctions.Parse "rosenbrok" |> ignore)
             |> Check.messageHas [ "rosenbrock"; "got 'rosenbrok'" ]

@@ -40,7 +40,7 @@ public static class FunctionRuns
     /// <param name="steps">Steps, ≥ 1.</param>
     /// <param name="gradient">Autograd, or the notes' central differences.</param>
     /// <exception cref="ArgumentException">A non-finite start, a start where f is not finite, or steps &lt; 1.</exception>
-    public static Trajectory Run(TestFunction function, OptimizerRecipe recipe, (double X, double Y) start, int steps,
+    public static Trajectory Run(TestFunction function, OptimizerRecipe recipe, PlanePoint start, int steps,
         GradientSource gradient = GradientSource.Autograd)
     {
         ArgumentNullException.ThrowIfNull(function);
@@ -72,7 +72,7 @@ public static class FunctionRuns
 
     /// <summary>Throws unless the start is finite and f is finite there.</summary>
     /// <exception cref="ArgumentException">The message names the point, f's value and a fix.</exception>
-    public static void CheckStart(TestFunction function, (double X, double Y) start)
+    public static void CheckStart(TestFunction function, PlanePoint start)
     {
         ArgumentNullException.ThrowIfNull(function);
         if (!double.IsFinite(start.X) || !double.IsFinite(start.Y))

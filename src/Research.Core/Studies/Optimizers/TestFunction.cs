@@ -4,6 +4,24 @@ using static TorchSharp.torch;
 
 namespace Research.Core.Studies.Optimizers;
 
+/// <summary>A point (x, y) of the plane; a tuple <c>(x, y)</c> converts to it.</summary>
+/// <param name="X">x.</param>
+/// <param name="Y">y.</param>
+public readonly record struct PlanePoint(double X, double Y)
+{
+    /// <summary>The point of a tuple.</summary>
+    public static implicit operator PlanePoint((double X, double Y) p) => new(p.X, p.Y);
+}
+
+/// <summary>An interval [Min, Max] of one axis; a tuple <c>(min, max)</c> converts to it.</summary>
+/// <param name="Min">The lower end.</param>
+/// <param name="Max">The upper end.</param>
+public readonly record struct AxisRange(double Min, double Max)
+{
+    /// <summary>The interval of a tuple.</summary>
+    public static implicit operator AxisRange((double Min, double Max) r) => new(r.Min, r.Max);
+}
+
 /// <summary>A stationary point of a 2-D test function: a local minimum, or a declared saddle.</summary>
 /// <param name="X">x.</param>
 /// <param name="Y">y.</param>
@@ -60,7 +78,7 @@ public sealed class TestFunction
     /// saddle of a function without minima); null: search the rectangle for local minima.</param>
     /// <exception cref="ArgumentException">An empty key, or a range with min ≥ max.</exception>
     public TestFunction(string key, string formula, string source, Func<Tensor, Tensor, Tensor> function,
-        (double X, double Y) start, (double Min, double Max) xRange, (double Min, double Max) yRange,
+        PlanePoint start, AxisRange xRange, AxisRange yRange,
         IEnumerable<StationaryPoint>? declaredStationary = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(key);
@@ -88,13 +106,13 @@ public sealed class TestFunction
     public string Source { get; }
 
     /// <summary>The notebooks' start.</summary>
-    public (double X, double Y) Start { get; }
+    public PlanePoint Start { get; }
 
     /// <summary>The x extent of the figures and of the minima search.</summary>
-    public (double Min, double Max) XRange { get; }
+    public AxisRange XRange { get; }
 
     /// <summary>The y extent of the figures and of the minima search.</summary>
-    public (double Min, double Max) YRange { get; }
+    public AxisRange YRange { get; }
 
     /// <summary>f(x, y) element-wise, with the autograd graph of its inputs.</summary>
     public Tensor Evaluate(Tensor x, Tensor y) => _function(x, y);
@@ -257,7 +275,7 @@ public sealed class TestFunction
     {
         if (n < 2) throw new ArgumentOutOfRangeException(nameof(n), n, $"{Key}: expected at least 2 grid points per axis.");
         TorchNative.EnsureLoaded();
-        double[] Axis((double Min, double Max) r) =>
+        double[] Axis(AxisRange r) =>
             Enumerable.Range(0, n).Select(i => r.Min + (r.Max - r.Min) * i / (n - 1)).ToArray();
         return (Axis(XRange), Axis(YRange));
     }
