@@ -67,7 +67,7 @@ type OptimizersOptions =
 type OptimizersArgs =
     | [<Unique>] Functions of keys: string list
     | [<Unique; EqualsAssignmentOrSpaced>] Start of point: string
-    | [<Unique>] Lr of float
+    | [<Unique; EqualsAssignmentOrSpaced>] Lr of float
     | [<Unique>] Steps of int
     | [<Unique>] Epochs of int
     | [<Unique>] Replicates of int
@@ -136,6 +136,18 @@ module OptimizersStudy =
           DecayLambda = 0.1
           DecaySteps = 300
           Threads = 1 }
+
+    /// A small deterministic configuration (CI, the script's --small, the fast-tier tests): the saddle,
+    /// x² + y² and the notes' quadratic at the notebooks' steps (central differences for 300), 21-point
+    /// grids, MNIST for 2 epochs of 1,280 images (500 test images) × 3 seeds, the regimes for 3 epochs.
+    let small : OptimizersOptions =
+        let quick = defaults Tier.Quick
+        { quick with
+            Functions = [ TestFunctionKind.SeminarSaddle; TestFunctionKind.Sphere; TestFunctionKind.ElongatedQuadratic ]
+            CentralDifferenceCap = Some 300
+            SurfacePoints = 21
+            Mnist = { quick.Mnist with Epochs = 2; TrainExamples = Some 1280; TestExamples = Some 500 }
+            Schedules = { quick.Schedules with Epochs = 3; TrainExamples = Some 1280; TestExamples = Some 500 } }
 
     let private examples (n: int option) = match n with Some n -> string n | None -> "all"
 
