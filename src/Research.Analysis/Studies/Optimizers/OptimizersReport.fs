@@ -181,6 +181,10 @@ module OptimizersReport =
                 let x = Array.init n (fun k -> offsetEpochs + (float k + 0.5) * float window / perEpoch)
                 yield { Name = name; X = x; Y = stat Array.average; Band = Some(stat Array.min, stat Array.max) } ]
 
+    let private protocolName (p: TrainingProtocol) = match p with TrainingProtocol.Fresh -> "fresh" | _ -> "sequential"
+
+    let private networkName (n: SeminarNetwork) = match n with SeminarNetwork.Mlp -> "MLP" | _ -> "CNN"
+
     let private mnistBlocks (e: OptimizersEvidence) =
         if e.Mnist.IsEmpty then []
         else
@@ -206,15 +210,20 @@ module OptimizersReport =
                                       [ for o, i, rs in sequential do
                                           yield! windowBands window (float (i * e.MnistEpochs)) perEpoch [ o, rs ] ] ]
                   yield Figure($"{label}: training loss per tenth of an epoch, mean and range over seeds.", Figures.grid 2 420 panelsOf)
-                  let accuracy protocol =
+                  let perEpoch protocol (series: MnistRun -> float[]) =
                       epochBands [ for o in optimizers ->
                                      o, MnistMeasures.select network protocol o e.Mnist
-                                        |> List.map (fun r -> Array.init e.MnistEpochs (fun k -> if k < r.Curves.EpochTestAccuracy.Length then 100.0 * r.Curves.EpochTestAccuracy.[k] else nan))
+                                        |> List.map (fun r -> let a = series r in Array.init e.MnistEpochs (fun k -> if k < a.Length then a.[k] else nan))
                                         |> Array.ofList ]
-                  yield Figure($"{label}: test accuracy after each epoch (fresh | sequential).",
-                               Figures.grid 2 380
-                                   [ "fresh", Figures.bands false (accuracy TrainingProtocol.Fresh) |> Figures.withAxes "epoch" "test accuracy (%)"
-                                     "sequential", Figures.bands false (accuracy TrainingProtocol.Sequential) |> Figures.withAxes "epoch of its own segment" "test accuracy (%)" ])
+                  let trainLoss (r: MnistRun) = r.Curves.EpochTrainLoss
+                  let accuracy (r: MnistRun) = r.Curves.EpochTestAccuracy |> Array.map ((*) 100.0)
+                  if e.MnistEpochs >= 2 then
+                      yield Figure($"{label}: per-epoch mean training loss and test accuracy, mean and range over seeds (fresh | sequential, each optimizer's own epochs).",
+                                   Figures.grid 2 380
+                                       [ for name, series, axis in [ "training loss", trainLoss, "mean training loss"; "test accuracy", accuracy, "test accuracy (%)" ] do
+                                           for protocol in [ TrainingProtocol.Fresh; TrainingProtocol.Sequential ] ->
+                                               $"{name}, {protocolName protocol}", Figures.bands false (perEpoch protocol series) |> Figures.withAxes "epoch" axis ])
+                  else yield Paragraph $"{label}: one epoch per optimizer, so the per-epoch training loss and test accuracy are single values: see the table below." 
               yield Table
                   { Title = "MNIST: last epoch of each optimizer, mean [min, max] over seeds"
                     Columns = [ "network"; "protocol"; "optimizer"; "seeds"; "final train loss"; "final test accuracy (%)"
@@ -229,7 +238,7 @@ module OptimizersReport =
                                       let span (v: float list) =
                                           let f = v |> List.filter Double.IsFinite
                                           if f.IsEmpty then "–" else $"{f4 (List.average f)} [{f4 (List.min f)}, {f4 (List.max f)}]"
-                                      yield [ string network; string protocol; o; string rs.Length
+                                      yield [ networkName network; protocolName protocol; o; string rs.Length
                                               span [ for r in rs -> last r.Curves.EpochTrainLoss ]
                                               span [ for r in rs -> 100.0 * last r.Curves.EpochTestAccuracy ]
                                               g4 (MnistMeasures.pooledSpread (rs |> List.map (MnistMeasures.epochLoss e.MnistEpochs) |> Array.ofList))
@@ -243,7 +252,7 @@ module OptimizersReport =
         | Some(run, s) ->
             let n = s.Smoothed.Length
             let lr = run.LearningRate.[.. n - 1]
-            let top = (s.Smoothed |> Array.max) * 1.1
+            let top = 1.5 * s.Smoothed.[0]
             let marker name colour x = Figures.line name colour [| x; x |] [| 0.0; top |]
             let chart =
                 [ Figures.line "loss of each batch" 7 lr run.Loss.[.. n - 1]
@@ -255,7 +264,7 @@ module OptimizersReport =
                 |> Chart.withSize (1100, 480)
             [ Heading(3, "The LR range test")
               Paragraph $"{run.Settings}. The lecture smooths the loss with weight 0.05 on the newest batch (here a bias-corrected moving average, as fastai's lr_find) and reads the bounds off the plot: max_lr = the rate at the minimum of the smoothed loss / 10, min_lr = the rate where the descent begins / 6. Read automatically, the onset is where the smoothed loss has fallen a tenth of the way from its start to its minimum. The steadier rule offered beside it takes max_lr at the steepest descent (least-squares slope over one decade of lr, before the minimum) and min_lr = max_lr/4 (Smith 2017): it does not depend on where the noisy loss happens to be lowest just before it explodes."
-              Figure("Loss per batch against the learning rate (log scale), smoothed, with the suggested bounds.", chart)
+              Figure("Loss per batch against the learning rate (log scale), smoothed, with the suggested bounds; losses above 1.5× the first are cut off.", chart)
               Table
                 { Title = "Bounds suggested by the range test"
                   Columns = [ "rule"; "min_lr"; "max_lr"; "based on" ]
@@ -285,10 +294,18 @@ module OptimizersReport =
             let testChart =
                 Figures.bands false [ for r in first -> { Name = string r.Kind; X = Array.init r.Curves.EpochTestLoss.Length (fun k -> float (k + 1)); Y = r.Curves.EpochTestLoss; Band = None } ]
                 |> Figures.withAxes "epoch" "test loss"
+            let cyclic = e.Schedules |> List.tryFind (fun r -> r.Kind = ScheduleKind.CyclicLR)
+            let phase =
+                match cyclic with
+                | Some r ->
+                    let epochs = r.Curves.EpochTrainLoss.Length
+                    let ends = if epochs % 2 = 0 then "base_lr, where the model is best placed to be the best" else "max_lr, where it is not"
+                    $"The CyclicLR cycle lasts two epochs (one up, one down), and these runs last {epochs} epochs, so the last epoch ends at {ends}: whether 'the last model is not the best' shows up depends on that phase as much as on the schedule."
+                | None -> ""
             [ Heading(2, "Training regimes (the lecture, parts 5–6)")
-              Paragraph "Each regime trains the same ReLU MLP 784→64→10 from the same initial weights and batch order (the lecture's own network is not in the material). The Adam regimes start at lr 1e-2; CyclicLR runs SGD between the lecture-rule bounds of the range test, once with PyTorch's default cycle_momentum=True (which sets the SGD's momentum to 0.9 and cycles it between 0.9 and 0.8 although the SGD was created without momentum, as the lecture's was) and once without, and keeps the model of the epoch with the lowest test loss. The test set serves as the validation set, as in the lecture."
+              Paragraph $"Each regime trains the same ReLU MLP 784→64→10 from the same initial weights and batch order (the lecture's own network is not in the material). The Adam regimes start at lr 1e-2; CyclicLR runs SGD between the lecture-rule bounds of the range test, once with PyTorch's default cycle_momentum=True (which sets the SGD's momentum to 0.9 and cycles it between 0.9 and 0.8 although the SGD was created without momentum, as the lecture's was) and once without, and keeps the model of the epoch with the lowest test loss. The test set serves as the validation set, as in the lecture. {phase}"
               yield! rangeBlocks e
-              Figure("Learning rate of every step.", lrChart |> Chart.withSize (1100, 420))
+              Figure("Learning rate of every step (the two CyclicLR runs share one rate).", lrChart |> Chart.withSize (1100, 420))
               Figure("CyclicLR: the momentum every step used. With PyTorch's default the 'plain' SGD trains with momentum 0.8–0.9.", momentumChart |> Chart.withSize (1100, 360))
               Figure("Training loss (seed of the first replicate).", lossChart |> Chart.withSize (1100, 420))
               Figure("Test loss after each epoch.", testChart |> Chart.withSize (1100, 380))
@@ -317,7 +334,7 @@ module OptimizersReport =
                 let gap o = match find o DecayForm.L2InLoss, find o DecayForm.WeightDecay with Some a, Some b -> Paths.relativeGap a b | _ -> nan
                 gap "SGD", gap "Adam"
             [ Heading(2, "L2 in the loss, weight_decay, and AdamW's decoupled decay")
-              Paragraph $"On the fixed problem {problem.Formula} from (−7, 2), λ = 0.1: for SGD the L2 term in the loss and weight_decay are one update rule (largest relative gap {g4 sgdGap}); Adam's weight_decay is also an L2 term in the gradient (gap to Adam with L2 in the loss {g4 adamGap}), which Adam then divides by √v; AdamW shrinks the weights by lr·λ outside the adaptive step and ends elsewhere."
+              Paragraph $"On the fixed problem {problem.Formula} from ({g4 problem.Start.X}, {g4 problem.Start.Y}), λ = 0.1: for SGD the L2 term in the loss and weight_decay are one update rule (largest relative gap {g4 sgdGap}); Adam's weight_decay is also an L2 term in the gradient (gap to Adam with L2 in the loss {g4 adamGap}), which Adam then divides by √v; AdamW shrinks the weights by lr·λ outside the adaptive step and ends elsewhere."
               Figure("Trajectories on the fixed problem; its minimum is (3, 2), the penalised minimum (1.5, 1.905).", chart)
               Table
                 { Title = "Weight decay: end points and f of the problem (without the penalty)"

@@ -84,7 +84,7 @@ type OptimizersArgs =
             | Steps _ -> "the seminar's steps per 2-D run (default 500)."
             | Epochs _ -> "MNIST epochs per optimizer (quick 1, full 20, the seminar's)."
             | Replicates _ -> "MNIST seeds per optimizer (default 3; intervals over seeds need at least 3)."
-            | Train_Examples _ -> "use the first N MNIST training images (quick 9,600; full: all 60,000)."
+            | Train_Examples _ -> "use the first N MNIST training images for the comparison and the regimes (quick 9,600 and 6,400; full: all)."
             | Range_Start _ -> "the LR range test's first rate (default 1e-8), > 0 and < --range-end."
             | Range_End _ -> "the LR range test's last rate (default 10)."
 
@@ -219,14 +219,16 @@ module OptimizersStudy =
                         match args.TryGetResult Train_Examples with
                         | Some n when n < 1 -> Error $"--train-examples: expected a whole number ≥ 1, got {n}"
                         | given ->
-                            let train = match given with Some n -> Some n | None -> o.Mnist.TrainExamples
+                            let train (fallback: int option) = match given with Some n -> Some n | None -> fallback
                             Ok { o with
                                     Functions = fs
                                     Start = start
                                     LearningRate = lr
                                     Steps = steps
-                                    Mnist = { o.Mnist with Epochs = epochs; Replicates = replicates; TrainExamples = train }
-                                    Schedules = { o.Schedules with RangeStart = rangeStart; RangeEnd = rangeEnd } }))))
+                                    Mnist = { o.Mnist with Epochs = epochs; Replicates = replicates; TrainExamples = train o.Mnist.TrainExamples }
+                                    Schedules =
+                                        { o.Schedules with
+                                            RangeStart = rangeStart; RangeEnd = rangeEnd; TrainExamples = train o.Schedules.TrainExamples } }))))
 
     /// The seminar's hand-written optimizers (its GD is SGD itself) at its learning rate.
     let seminarRecipes (lr: float) : OptimizerRecipe list =

@@ -21,7 +21,7 @@ public sealed record DecayRun(string Optimizer, DecayForm Form, Trajectory Path)
 
 /// <summary>
 /// The lecture's "<c>weight_decay</c> in Adam is an L2 coefficient; decoupled decay is AdamW" on a fixed
-/// problem, the notes' quadratic moved to its minimum at (3, 2), f = (x − 3)²/20 + (y − 2)², from (−7, 2):
+/// problem, the notes' quadratic moved to its minimum at (3, 2), f = (x − 3)²/20 + (y − 2)², from (−7, −4):
 /// SGD and Adam with the L2 term in the loss and with <c>weight_decay</c>, AdamW with decoupled decay,
 /// and both without decay. For SGD the two L2 forms are one update rule, so their paths coincide up to
 /// rounding; Adam divides the L2 term by √v like any gradient, AdamW does not.
@@ -31,7 +31,7 @@ public static class WeightDecayComparison
     /// <summary>The fixed problem.</summary>
     public static TestFunction Problem { get; } = new("shifted-quadratic", "(x − 3)²/20 + (y − 2)²",
         "the notes' quadratic with its minimum moved to (3, 2), so that decay pulls away from it",
-        (x, y) => (x - 3).square() / 20 + (y - 2).square(), (-7.0, 2.0), (-10.0, 10.0), (-5.0, 5.0),
+        (x, y) => (x - 3).square() / 20 + (y - 2).square(), (-7.0, -4.0), (-10.0, 10.0), (-5.0, 5.0),
         [new StationaryPoint(3, 2, 0, "minimum")]);
 
     /// <summary>Runs every optimizer × form.</summary>
