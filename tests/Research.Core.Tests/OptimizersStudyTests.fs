@@ -162,8 +162,10 @@ let harness =
                     Expect.isLessThan (abs (cy - ay) / scale) 1e-6 $"{f.Key} y at ({x}, {y}): {cy} vs {ay}"
             let q = TestFunctions.Of TestFunctionKind.ElongatedQuadratic
             let field = q.GradientGrid(5, GradientSource.CentralDifference)
-            Expect.floatClose { absolute = 1e-9; relative = 0.0 } field.Dx.[0].[0] (field.Xs.[0] / 10.0) "grid ∂f/∂x = x/10"
-            Expect.floatClose { absolute = 1e-9; relative = 0.0 } field.Dy.[4].[0] (2.0 * field.Ys.[4]) "grid ∂f/∂y = 2y"
+            Expect.floatClose { absolute = 1e-9; relative = 0.0 } field.Dx.[0].[0] (field.Xs.[0] / 10.0) "grid ∂f/∂x \
+                = x/10"
+            Expect.floatClose { absolute = 1e-9; relative = 0.0 } field.Dy.[4].[0] (2.0 * field.Ys.[4]) "grid ∂f/∂y \
+                = 2y"
 
         testCase "a run with central differences sees exactly the numerical gradient and f's own value" <| fun () ->
             let q = TestFunctions.Of TestFunctionKind.ElongatedQuadratic
@@ -195,7 +197,8 @@ let harness =
                 Expect.floatClose { absolute = 1e-9; relative = 0.0 } refs.[0].X x $"{kind} x*"
                 Expect.floatClose { absolute = 1e-9; relative = 0.0 } refs.[0].Y y $"{kind} y*"
             let sine = TestFunctions.Of TestFunctionKind.SeminarSine
-            Expect.isGreaterThan sine.ReferencePoints.Count 3 "x²/10·sin x + y²/10·cos y has several minima in [−10, 10]²"
+            Expect.isGreaterThan sine.ReferencePoints.Count 3 "x²/10·sin x + y²/10·cos y has several minima in [−10, \
+                10]²"
             for m in sine.ReferencePoints do
                 let struct (dx, dy) = sine.Gradient(m.X, m.Y)
                 Expect.isLessThan (sqrt (dx * dx + dy * dy)) 1e-8 $"∇f vanishes at ({m.X}, {m.Y})"
@@ -266,7 +269,8 @@ let training =
             let config = ScheduleConfig(Epochs = 2, BatchSize = 64, CyclicBaseLearningRate = 1e-3, CyclicMaxLearningRate = 1e-1)
             let cyc = ScheduleRuns.Run(config, ScheduleKind.CyclicLR, 1L, train, test)
             Expect.floatClose close cyc.StepMomentum.[0] 0.9 "momentum 0.9 at base_lr"
-            Expect.floatClose { absolute = 1e-12; relative = 0.0 } (Array.min cyc.StepMomentum) 0.8 "0.8 at max_lr (step 10 of 20)"
+            Expect.floatClose { absolute = 1e-12; relative = 0.0 } (Array.min cyc.StepMomentum) 0.8 "0.8 at max_lr \
+                (step 10 of 20)"
             Expect.floatClose { absolute = 1e-12; relative = 0.0 } (Array.max cyc.StepLearningRate) 0.1 "max_lr"
             Expect.isTrue cyc.BestEpoch.HasValue "the best epoch is known"
             let plain = ScheduleRuns.Run(config, ScheduleKind.CyclicLRWithoutMomentumCycling, 1L, train, test)
@@ -279,7 +283,8 @@ let training =
             let r = ScheduleRuns.RangeTest(config, 1e-6, 1.0, 2, 2L, train)
             Expect.floatClose close r.LearningRate.[0] 1e-6 "starts at 1e-6"
             let ratio = r.LearningRate.[1] / r.LearningRate.[0]
-            Expect.floatClose { absolute = 0.0; relative = 1e-12 } ratio (1e6 ** (1.0 / 20.0)) "factor per step (20 steps)"
+            Expect.floatClose { absolute = 0.0; relative = 1e-12 } ratio (1e6 ** (1.0 / 20.0)) "factor per step (20 \
+                steps)"
             Check.throws<ArgumentException> (fun () -> ScheduleRuns.RangeTest(config, 1.0, 1.0, 2, 2L, train) |> ignore)
             |> Check.messageHas [ "0 < start < end"; "start 1 and end 1" ]
             Check.throws<ArgumentException> (fun () -> ScheduleRuns.CheckRange(10.0, 1e-8)) |> Check.messageHas [ "start 10" ]

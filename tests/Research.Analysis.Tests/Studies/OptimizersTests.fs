@@ -32,13 +32,15 @@ let measures =
             Expect.equal (Paths.signChanges [| 1.0 |]) 0 "no step"
 
         testCase "distance increases, overshoot past a centre, travel, relative gap" <| fun () ->
-            Expect.equal (Paths.increases [| 3.0; 2.0; 2.5; 1.0; 1.0 |]) 1 "one increase (2 → 2.5); equal is not an increase"
+            Expect.equal (Paths.increases [| 3.0; 2.0; 2.5; 1.0; 1.0 |]) 1 "one increase (2 → 2.5); equal is not an \
+                increase"
             Expect.equal (Paths.overshoot 0.0 [| 8.0; 3.0; -2.0; -1.0; 0.5 |]) 2.0 "from the right, reaching −2"
             Expect.equal (Paths.overshoot 0.0 [| -8.0; -3.0; -1.0 |]) 0.0 "never crosses"
             Expect.equal (Paths.travelAfter 1 (path [| 0.0; 3.0; 3.0; 6.0 |] [| 0.0; 4.0; 8.0; 12.0 |])) 9.0 "4 + 5 after step 1"
             Expect.floatClose Accuracy.high (Paths.relativeGap (path [| 1.0 |] [| 0.0 |]) (path [| 1.5 |] [| 0.0 |])) (0.5 / 2.5) "|Δ|/(1 + max)"
             let refs = [| StationaryPoint(0.0, 0.0, 0.0, "minimum"); StationaryPoint(3.0, 4.0, -1.0, "minimum") |]
-            Expect.equal (Paths.distances refs (path [| 3.0; 0.0 |] [| 3.0; 1.0 |])) [| 1.0; 1.0 |] "to the nearest of two minima"
+            Expect.equal (Paths.distances refs (path [| 3.0; 0.0 |] [| 3.0; 1.0 |])) [| 1.0; 1.0 |] "to the nearest \
+                of two minima"
             let m = Paths.measure refs (path [| 1.0; 0.5; 0.0001 |] [| 0.0; 0.0; 0.0 |])
             Expect.equal m.StepsToTolerance (Some 2) "below 1e-3 at step 2"
 
@@ -49,14 +51,16 @@ let measures =
             Expect.isTrue (Double.IsNaN a.[0].[0]) "undefined at the target"
             Expect.floatClose Accuracy.high a.[0].[1] 0.0 "pointing at it"
             Expect.floatClose Accuracy.high a.[1].[0] 90.0 "perpendicular"
-            Expect.equal (GradientDirection.countAway 10.0 f (0.0, 0.0)) (1, 2) "one of the two defined angles exceeds 10°"
+            Expect.equal (GradientDirection.countAway 10.0 f (0.0, 0.0)) (1, 2) "one of the two defined angles \
+                exceeds 10°"
 
         testCase "spread over seeds pooled over epochs, late decrease, windows" <| fun () ->
             Expect.floatClose Accuracy.high (MnistMeasures.pooledSpread [| [| 1.0; 2.0 |]; [| 3.0; 4.0 |] |]) (sqrt 2.0) "variance 2 at each epoch"
             Expect.isTrue (Double.IsNaN (MnistMeasures.pooledSpread [| [| 1.0 |] |])) "one seed has no spread"
             let loss = [| 4.0; 4.0; 4.0; 4.0; 2.0; 2.0; 1.0; 1.0 |]
             Expect.floatClose Accuracy.high (MnistMeasures.lateDecrease loss) 0.5 "1 − mean(1, 1)/mean(2, 2)"
-            Expect.equal (MnistMeasures.windowMeans 3 [| 1.0; 2.0; 3.0; 4.0 |]) [| 2.0; 4.0 |] "windows of 3 (last shorter)"
+            Expect.equal (MnistMeasures.windowMeans 3 [| 1.0; 2.0; 3.0; 4.0 |]) [| 2.0; 4.0 |] "windows of 3 (last \
+                shorter)"
 
         testCase "the range test's smoothing and both suggestions" <| fun () ->
             Expect.sequenceEqual (RangeTest.smooth 0.5 [| 2.0; 4.0; nan; 1.0 |]) [| 2.0; 2.5 / 0.75 |] "bias-corrected EMA over the finite prefix"
@@ -64,7 +68,8 @@ let measures =
             let lr = Array.init 701 (fun t -> 1e-6 * 10.0 ** (float t / 100.0))
             let loss = lr |> Array.map (fun r -> let l = log10 r in 2.0 - 1.5 / (1.0 + exp (-3.0 * (l + 3.0))) + (if l > -1.0 then 5.0 * (l + 1.0) ** 2.0 else 0.0))
             let s = RangeTest.suggest 0.05 (RangeTestRun(lr, loss, false, "synthetic", 0.0))
-            Expect.floatClose { absolute = 0.0; relative = 0.15 } s.ArgminLr 0.1 "argmin near 1e-1 (smoothing lags a little)"
+            Expect.floatClose { absolute = 0.0; relative = 0.15 } s.ArgminLr 0.1 "argmin near 1e-1 (smoothing lags a \
+                little)"
             Expect.floatClose Accuracy.high s.LectureMax (s.ArgminLr / 10.0) "max_lr = argmin/10"
             Expect.floatClose Accuracy.high s.LectureMin (s.OnsetLr / 6.0) "min_lr = onset/6"
             Expect.isLessThan s.OnsetLr s.SteepestLr "the onset comes before the steepest descent"
@@ -132,7 +137,8 @@ let study =
                             "random stream optimizers" ] do
                 Expect.stringContains html needle $"report mentions {needle}"
             let notes = File.ReadAllLines(Path.Combine(r.Directory, "paths-notes-quadratic.csv"))
-            Expect.equal notes.Length (1 + 13 + 3 + 3) "13 seminar/PyTorch runs, 3 notes runs, 3 central-difference repeats"
+            Expect.equal notes.Length (1 + 13 + 3 + 3) "13 seminar/PyTorch runs, 3 notes runs, 3 central-difference \
+                repeats"
             Expect.isEmpty (Runner.verify r.Directory) "every file matches its recorded hash"
 
         testCase "a divergent 2-D run is marked diverged in the report; the other optimizers' rows are there" <| fun () ->
@@ -159,7 +165,8 @@ let study =
 
         testCase "the report opens in headless Chromium with every chart drawn and no console errors" <| fun () ->
             if (BrowserCheck.tryFindBrowser ()).IsNone then
-                if Environment.GetEnvironmentVariable "CI" = "true" then failtest "CI: .ci/run should have installed chromium"
+                if Environment.GetEnvironmentVariable "CI" = "true" then failtest "CI: .ci/run should have installed \
+                    chromium"
                 skiptest "Chromium not installed"
             let check = BrowserCheck.checkSized (1280, 9000) (Path.Combine(Path.GetTempPath(), $"shot-{Guid.NewGuid():N}.png")) fast.Value.Report
             Expect.equal check.ChartsDrawn check.Charts $"all {check.Charts} charts drawn"
@@ -170,9 +177,11 @@ let study =
             for args, fragment in
                 [ [ "optimizers"; "--lr"; "0" ], "--lr: expected a finite learning rate > 0, got 0"
                   [ "optimizers"; "--lr=-0.5" ], "got -0.5"
-                  [ "optimizers"; "--range-start"; "10"; "--range-end"; "1" ], "expected finite rates 0 < start < end, got start 10 and end 1"
+                  [ "optimizers"; "--range-start"; "10"; "--range-end"; "1" ], "expected finite rates 0 < start < \
+                      end, got start 10 and end 1"
                   [ "optimizers"; "--range-start"; "1"; "--range-end"; "1" ], "got start 1 and end 1"
-                  [ "optimizers"; "--functions"; "beale"; "--start=1e200,1e200" ], "beale: start: f(1E+200, 1E+200) = Infinity"
+                  [ "optimizers"; "--functions"; "beale"; "--start=1e200,1e200" ], "beale: start: f(1E+200, 1E+200) \
+                      = Infinity"
                   [ "optimizers"; "--start=nan,1" ], "--start: expected two finite numbers x,y"
                   [ "optimizers"; "--functions"; "rosenbrok" ], "got 'rosenbrok'"
                   [ "optimizers"; "--epochs"; "0" ], "--epochs: expected a whole number ≥ 1, got 0" ] do

@@ -233,7 +233,8 @@ module RangeTest =
     let suggest (alpha: float) (run: RangeTestRun) : RangeSuggestion =
         let s = smooth alpha run.Loss
         if s.Length < 10 then
-            invalidArg (nameof run) $"LR range test: expected at least 10 finite losses, got {s.Length}; run it over more steps"
+            invalidArg (nameof run) $"LR range test: expected at least 10 finite losses, got {s.Length}; run it over \
+                more steps"
         let lr = run.LearningRate.[.. s.Length - 1]
         let argmin = s |> Array.mapi (fun i v -> i, v) |> Array.minBy snd |> fst
         let start = Quantile.median s.[.. max 0 (s.Length / 20)]

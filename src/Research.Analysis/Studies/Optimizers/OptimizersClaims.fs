@@ -52,8 +52,10 @@ module OptimizersClaims =
 
     /// "−∇f points more than 10° away from the minimum at most grid points" (x²/20 + y², central differences).
     let gradientMissesMinimum : Claim<OptimizersEvidence> =
-        Claims.create "gradient-misses-minimum" "On x²/20 + y², −∇f points more than 10° away from the minimum (0, 0) at most grid points"
-            $"{notes}: the quiver plot of −∇f" "the notes' central-difference gradient on a 21 × 21 grid over [−10, 10] × [−5, 5]"
+        Claims.create "gradient-misses-minimum" "On x²/20 + y², −∇f points more than 10° away from the minimum (0, \
+            0) at most grid points"
+            $"{notes}: the quiver plot of −∇f" "the notes' central-difference gradient on a 21 × 21 grid over [−10, \
+                10] × [−5, 5]"
             (DecisionRule.estimateAbove 0.5) (Some Holds)
             (fun e ->
                 match e.NotesField with
@@ -65,7 +67,8 @@ module OptimizersClaims =
 
     /// "SGD (lr 0.95) zig-zags: its y-step changes sign at ≥ 25 of 30 steps".
     let sgdZigzags : Claim<OptimizersEvidence> =
-        Claims.create "sgd-zigzags" "SGD (lr 0.95) zig-zags on x²/20 + y²: its y-step changes sign at 25 or more of its first 30 steps"
+        Claims.create "sgd-zigzags" "SGD (lr 0.95) zig-zags on x²/20 + y²: its y-step changes sign at 25 or more of \
+            its first 30 steps"
             $"{notes}: the SGD trajectory" "the notes' SGD run, first 30 steps"
             (DecisionRule.estimateAtLeast 25.0) (Some Holds)
             (fun e ->
@@ -91,7 +94,8 @@ module OptimizersClaims =
 
     /// "Momentum reaches ‖x‖ &lt; 0.1 in fewer steps than SGD".
     let momentumArrivesSooner : Claim<OptimizersEvidence> =
-        Claims.create "momentum-arrives-sooner" "Momentum (lr 0.1, μ 0.95) reaches ‖x‖ < 0.1 in fewer steps than SGD (lr 0.95)"
+        Claims.create "momentum-arrives-sooner" "Momentum (lr 0.1, μ 0.95) reaches ‖x‖ < 0.1 in fewer steps than SGD \
+            (lr 0.95)"
             $"{notes}: Momentum 'swings less and arrives sooner'" "the notes' SGD and Momentum runs (1,000 steps each)"
             (DecisionRule.estimateAbove 0.0) None
             (fun e ->
@@ -101,28 +105,35 @@ module OptimizersClaims =
                     let s = stepsBelow 0.1 sgd |> Option.map float |> Option.defaultValue (never sgd)
                     let m = stepsBelow 0.1 momentum |> Option.map float |> Option.defaultValue (never momentum)
                     { Effect.Point("steps(SGD) − steps(Momentum) to ‖x‖ < 0.1", s - m, 2)
-                        with Details = [ "SGD steps", g4 s; "Momentum steps", g4 m; "never reached", "counted as planned steps + 1" ] }
+                        with Details = [ "SGD steps", g4 s; "Momentum steps", g4 m; "never reached", "counted as \
+                            planned steps + 1" ] }
                 | _ -> missing "step difference" "notes SGD and Momentum runs")
 
     /// "Momentum keeps oscillating around (0, 0): its distance is not monotone over 1,000 steps".
     let momentumKeepsOscillating : Claim<OptimizersEvidence> =
-        Claims.create "momentum-keeps-oscillating" "Momentum keeps oscillating around (0, 0): its distance to (0, 0) grows again at some step of 1,000"
+        Claims.create "momentum-keeps-oscillating" "Momentum keeps oscillating around (0, 0): its distance to (0, 0) \
+            grows again at some step of 1,000"
             $"{notes}: Momentum 'keeps oscillating'" "the notes' Momentum run (1,000 steps)"
             (DecisionRule.estimateAtLeast 1.0) None
             (growth UpdateRule.HeavyBall "notes Momentum run" (fun r _ -> [ "x-step sign changes", string (Paths.signChanges r.Path.X) ]))
 
     /// "AdaGrad approaches (0, 0) without oscillation (monotone distance over 10,000 steps)".
     let adagradNoOscillation : Claim<OptimizersEvidence> =
-        Claims.create "adagrad-no-oscillation" "AdaGrad (lr 1.5, ε 1e-7) approaches (0, 0) without oscillation: its distance never grows in 10,000 steps"
-            $"{notes}: AdaGrad 'converges without oscillation because its step shrinks'" "the notes' AdaGrad run (10,000 steps)"
+        Claims.create "adagrad-no-oscillation" "AdaGrad (lr 1.5, ε 1e-7) approaches (0, 0) without oscillation: its \
+            distance never grows in 10,000 steps"
+            $"{notes}: AdaGrad 'converges without oscillation because its step shrinks'" "the notes' AdaGrad run \
+                (10,000 steps)"
             (estimateAtMost 0.0) None
             (growth UpdateRule.Adagrad "notes AdaGrad run" (fun r d ->
-                [ "final distance", g4 d.[d.Length - 1]; "sign changes x, y", $"{Paths.signChanges r.Path.X}, {Paths.signChanges r.Path.Y}" ]))
+                [ "final distance", g4 d.[d.Length - 1]; "sign changes x, y", $"{Paths.signChanges r.Path.X}, \
+                    {Paths.signChanges r.Path.Y}" ]))
 
     /// "On the saddle, Momentum overshoots more than plain GD".
     let momentumOvershootsSaddle : Claim<OptimizersEvidence> =
-        Claims.create "momentum-overshoots-saddle" "On the saddle x²/10 − y²/10, Momentum overshoots the stationary point along x more than plain GD"
-            $"{lecture}; {seminar}'s saddle" "the seminar's GD and Momentum (γ 0.9) runs on the saddle, lr 0.1, from (8, 0.1)"
+        Claims.create "momentum-overshoots-saddle" "On the saddle x²/10 − y²/10, Momentum overshoots the stationary \
+            point along x more than plain GD"
+            $"{lecture}; {seminar}'s saddle" "the seminar's GD and Momentum (γ 0.9) runs on the saddle, lr 0.1, from \
+                (8, 0.1)"
             (DecisionRule.estimateAbove 0.0) None
             (fun e ->
                 let f = functionOf TestFunctionKind.SeminarSaddle e
@@ -136,8 +147,10 @@ module OptimizersClaims =
 
     /// "The notes' central differences give the same paths as autograd" (the study's side-by-side check).
     let centralDifferenceMatchesAutograd : Claim<OptimizersEvidence> =
-        Claims.create "central-difference-matches-autograd" "The notes' central-difference gradient (h = 1e-4) gives the same paths as autograd (relative gap ≤ 1e-6)"
-            $"{notes}: numerical_gradient in place of backpropagation" "every run on x²/20 + y² with both gradient sources"
+        Claims.create "central-difference-matches-autograd" "The notes' central-difference gradient (h = 1e-4) gives \
+            the same paths as autograd (relative gap ≤ 1e-6)"
+            $"{notes}: numerical_gradient in place of backpropagation" "every run on x²/20 + y² with both gradient \
+                sources"
             (estimateAtMost 1e-6) None
             (fun e ->
                 match functionOf TestFunctionKind.ElongatedQuadratic e with
@@ -151,8 +164,10 @@ module OptimizersClaims =
 
     /// "The seminar's Momentum is PyTorch's SGD momentum at a constant rate" (a finding about the variants).
     let heavyBallEqualsSgdMomentum : Claim<OptimizersEvidence> =
-        Claims.create "heavy-ball-equals-sgd-momentum" "At a constant rate the seminar's Momentum (heavy ball) and PyTorch's SGD(momentum=0.9) follow one path (relative gap ≤ 1e-10)"
-            $"{seminar}: hand-written Momentum vs torch.optim.SGD" "seminar Momentum and PyTorch SGD momentum on x² + y² and x²/20 + y²"
+        Claims.create "heavy-ball-equals-sgd-momentum" "At a constant rate the seminar's Momentum (heavy ball) and \
+            PyTorch's SGD(momentum=0.9) follow one path (relative gap ≤ 1e-10)"
+            $"{seminar}: hand-written Momentum vs torch.optim.SGD" "seminar Momentum and PyTorch SGD momentum on x² \
+                + y² and x²/20 + y²"
             (estimateAtMost 1e-10) None
             (fun e ->
                 largest "largest relative coordinate gap" "x² + y² or x²/20 + y² run"
@@ -167,7 +182,8 @@ module OptimizersClaims =
 
     /// "The seminar's Adam stands still after a few steps" (a consequence of storing the bias correction).
     let seminarAdamStalls : Claim<OptimizersEvidence> =
-        Claims.create "seminar-adam-stalls" "The seminar's Adam (bias correction stored in place) travels less than 1e-6 in total after its 10th step, on every function"
+        Claims.create "seminar-adam-stalls" "The seminar's Adam (bias correction stored in place) travels less than \
+            1e-6 in total after its 10th step, on every function"
             $"{seminar}: hand-written Adam" "the seminar's Adam runs on every test function"
             (estimateAtMost 1e-6) None
             (fun e ->
@@ -208,7 +224,8 @@ module OptimizersClaims =
 
     /// "Adam's per-epoch loss is the most stable on the MLP".
     let mlpAdamMostStable (protocol: TrainingProtocol) : Claim<OptimizersEvidence> =
-        Claims.create "mlp-adam-most-stable" "On the MLP, Adam's per-epoch training loss is the most stable: the smallest spread over seeds and epochs"
+        Claims.create "mlp-adam-most-stable" "On the MLP, Adam's per-epoch training loss is the most stable: the \
+            smallest spread over seeds and epochs"
             $"{seminar}: 'Adam is the most stable'" $"MNIST MLP runs, {protocolText protocol}"
             (DecisionRule.intervalAbove 0.0) None
             (fun e ->
@@ -226,7 +243,8 @@ module OptimizersClaims =
     /// "Adagrad reaches a lower final loss than Adam on the MLP".
     let mlpAdagradLowerLoss (protocol: TrainingProtocol) : Claim<OptimizersEvidence> =
         Claims.create "mlp-adagrad-lower-loss" "On the MLP, Adagrad reaches a lower final training loss than Adam"
-            $"{seminar}: 'Adagrad and SGD reach lower values'" $"MNIST MLP runs, {protocolText protocol}: last epoch's mean training loss"
+            $"{seminar}: 'Adagrad and SGD reach lower values'" $"MNIST MLP runs, {protocolText protocol}: last \
+                epoch's mean training loss"
             (DecisionRule.intervalAbove 0.0) None
             (fun e ->
                 let n = seedCount e SeminarNetwork.Mlp protocol
@@ -237,7 +255,8 @@ module OptimizersClaims =
 
     /// "Adadelta's loss stops decreasing on the CNN".
     let cnnAdadeltaStalls (protocol: TrainingProtocol) : Claim<OptimizersEvidence> =
-        Claims.create "cnn-adadelta-stalls" "On the CNN, Adadelta's loss stops decreasing: it falls by less than 1% from the third to the last quarter of training"
+        Claims.create "cnn-adadelta-stalls" "On the CNN, Adadelta's loss stops decreasing: it falls by less than 1% \
+            from the third to the last quarter of training"
             $"{seminar}: 'Adadelta stops converging'" $"MNIST CNN runs, {protocolText protocol}: loss per step"
             (DecisionRule.intervalBelow 0.01) None
             (fun e ->
@@ -249,7 +268,8 @@ module OptimizersClaims =
 
     /// "SGD is the least stable on the CNN".
     let cnnSgdLeastStable (protocol: TrainingProtocol) : Claim<OptimizersEvidence> =
-        Claims.create "cnn-sgd-least-stable" "On the CNN, SGD(0.01) is the least stable: the largest spread of the per-epoch loss over seeds and epochs"
+        Claims.create "cnn-sgd-least-stable" "On the CNN, SGD(0.01) is the least stable: the largest spread of the \
+            per-epoch loss over seeds and epochs"
             $"{seminar}: 'SGD is unstable'" $"MNIST CNN runs, {protocolText protocol}"
             (DecisionRule.intervalAbove 0.0) None
             (fun e ->
@@ -279,8 +299,11 @@ module OptimizersClaims =
 
     /// "The notebook's sequential protocol changes at least one of these rankings".
     let sequentialChangesRankings : Claim<OptimizersEvidence> =
-        Claims.create "sequential-changes-rankings" "The seminar's sequential protocol (one model, the optimizers in turn) changes at least one of the four rankings behind the MNIST claims (MLP stability and final loss, CNN late decrease and stability)"
-            $"{seminar}: its MNIST comparison trained one model with all four optimizers in turn" "MNIST runs of both protocols; each ranking orders the optimizers by the mean over seeds"
+        Claims.create "sequential-changes-rankings" "The seminar's sequential protocol (one model, the optimizers in \
+            turn) changes at least one of the four rankings behind the MNIST claims (MLP stability and final loss, \
+            CNN late decrease and stability)"
+            $"{seminar}: its MNIST comparison trained one model with all four optimizers in turn" "MNIST runs of \
+                both protocols; each ranking orders the optimizers by the mean over seeds"
             (DecisionRule.estimateAtLeast 1.0) None
             (fun e ->
                 let order (value: string -> float) =
@@ -289,7 +312,8 @@ module OptimizersClaims =
                 let compared =
                     [ for name, value in rankings e ->
                         name, order (value TrainingProtocol.Fresh) <> order (value TrainingProtocol.Sequential),
-                        $"fresh: {text (value TrainingProtocol.Fresh)}; sequential: {text (value TrainingProtocol.Sequential)}" ]
+                        $"fresh: {text (value TrainingProtocol.Fresh)}; sequential: \
+                            {text (value TrainingProtocol.Sequential)}" ]
                 if e.Mnist.IsEmpty then missing "rankings" "MNIST run"
                 else
                     { Effect.Point("rankings that differ between the protocols", float (compared |> List.filter (fun (_, c, _) -> c) |> List.length), compared.Length)
@@ -302,7 +326,8 @@ module OptimizersClaims =
 
     /// "For SGD, L2 in the loss equals weight_decay".
     let sgdL2EqualsWeightDecay : Claim<OptimizersEvidence> =
-        Claims.create "sgd-l2-equals-weight-decay" "For SGD, (λ/2)‖p‖² in the loss and weight_decay = λ give identical trajectories (to 1e-12)"
+        Claims.create "sgd-l2-equals-weight-decay" "For SGD, (λ/2)‖p‖² in the loss and weight_decay = λ give \
+            identical trajectories (to 1e-12)"
             $"{lecture}: L2 vs weight decay" "SGD runs on the fixed problem (x − 3)²/20 + (y − 2)², λ = 0.1"
             (estimateAtMost 1e-12) (Some Holds)
             (fun e ->
@@ -312,8 +337,10 @@ module OptimizersClaims =
 
     /// "For Adam, weight_decay (L2) differs from AdamW's decoupled decay".
     let adamL2DiffersFromAdamW : Claim<OptimizersEvidence> =
-        Claims.create "adam-l2-differs-from-adamw" "For Adam, weight_decay (an L2 term in the gradient) is not AdamW's decoupled decay: their end points differ by more than 1e-3"
-            $"{lecture}: 'weight_decay in Adam is an L2 coefficient; decoupled decay is AdamW'" "Adam and AdamW runs on the fixed problem, λ = 0.1"
+        Claims.create "adam-l2-differs-from-adamw" "For Adam, weight_decay (an L2 term in the gradient) is not \
+            AdamW's decoupled decay: their end points differ by more than 1e-3"
+            $"{lecture}: 'weight_decay in Adam is an L2 coefficient; decoupled decay is AdamW'" "Adam and AdamW runs \
+                on the fixed problem, λ = 0.1"
             (DecisionRule.estimateAbove 1e-3) (Some Holds)
             (fun e ->
                 match decayPath "Adam" DecayForm.WeightDecay e, decayPath "AdamW" DecayForm.Decoupled e with
@@ -321,13 +348,16 @@ module OptimizersClaims =
                     let n = min a.X.Length b.X.Length - 1
                     let d = sqrt ((a.X.[n] - b.X.[n]) ** 2.0 + (a.Y.[n] - b.Y.[n]) ** 2.0)
                     { Effect.Point("distance between the end points", d, n)
-                        with Details = [ "Adam end", $"({g4 a.X.[n]}, {g4 a.Y.[n]})"; "AdamW end", $"({g4 b.X.[n]}, {g4 b.Y.[n]})" ] }
+                        with Details = [ "Adam end", $"({g4 a.X.[n]}, {g4 a.Y.[n]})"; "AdamW end", $"({g4 b.X.[n]}, \
+                            {g4 b.Y.[n]})" ] }
                 | _ -> missing "distance" "Adam or AdamW weight-decay run")
 
     /// "The range test's suggested max_lr lies within a factor 3 of 1e-2".
     let rangeTestMaxLr : Claim<OptimizersEvidence> =
-        Claims.create "range-test-max-lr-near-1e-2" "The LR range test's suggested max_lr (argmin of the smoothed loss / 10) lies within a factor 3 of 1e-2"
-            $"{lecture}: the range test's bounds read off the plot" "the range test (SGD, 1e-8 → 10 over two epochs, smoothing 0.05)"
+        Claims.create "range-test-max-lr-near-1e-2" "The LR range test's suggested max_lr (argmin of the smoothed \
+            loss / 10) lies within a factor 3 of 1e-2"
+            $"{lecture}: the range test's bounds read off the plot" "the range test (SGD, 1e-8 → 10 over two epochs, \
+                smoothing 0.05)"
             { Text = "holds if 1e-2/3 ≤ max_lr ≤ 3·1e-2; refuted otherwise"
               Decide = fun ef -> if Double.IsNaN ef.Estimate then Inconclusive elif ef.Estimate >= 1e-2 / 3.0 && ef.Estimate <= 3e-2 then Holds else Refuted }
             None
@@ -341,8 +371,10 @@ module OptimizersClaims =
 
     /// "With CyclicLR the last model is not necessarily the best".
     let cyclicLastNotBest : Claim<OptimizersEvidence> =
-        Claims.create "cyclic-last-not-best" "With CyclicLR the last epoch's model is not the best (lowest test loss) in at least one seed"
-            $"{lecture}: 'the last model is not necessarily the best'" "CyclicLR runs with PyTorch's default momentum cycling, one per seed"
+        Claims.create "cyclic-last-not-best" "With CyclicLR the last epoch's model is not the best (lowest test \
+            loss) in at least one seed"
+            $"{lecture}: 'the last model is not necessarily the best'" "CyclicLR runs with PyTorch's default \
+                momentum cycling, one per seed"
             (DecisionRule.estimateAtLeast 1.0) None
             (fun e ->
                 let runs = e.Schedules |> List.filter (fun r -> r.Kind = ScheduleKind.CyclicLR)
@@ -352,7 +384,8 @@ module OptimizersClaims =
                     { Effect.Point("seeds whose best epoch is not the last", float (runs |> List.filter notLast |> List.length), runs.Length)
                         with Details = [ for i, r in List.indexed runs ->
                                             let best = if r.BestEpoch.HasValue then string (r.BestEpoch.Value + 1) else "none"
-                                            $"seed {i + 1}", $"best epoch {best} of {r.Curves.EpochTrainLoss.Length}" ] })
+                                            $"seed {i + 1}", $"best epoch {best} of \
+                                                {r.Curves.EpochTrainLoss.Length}" ] })
 
     /// Every claim, in report order; <paramref name="expectations"/> overrides what each is expected to be (by id).
     let all (expectations: Map<string, Verdict option>) : Claim<OptimizersEvidence> list =

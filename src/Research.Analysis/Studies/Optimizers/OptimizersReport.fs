@@ -114,7 +114,8 @@ module OptimizersReport =
         match r.References |> Array.toList with
         | [] -> "no local minimum in the rectangle"
         | [ p ] -> $"{p.Kind} at ({g4 p.X}, {g4 p.Y}), f = {g4 p.F}"
-        | ps -> $"{ps.Length} local minima in the rectangle; the lowest at ({g4 ps.Head.X}, {g4 ps.Head.Y}), f = {g4 ps.Head.F}"
+        | ps -> $"{ps.Length} local minima in the rectangle; the lowest at ({g4 ps.Head.X}, {g4 ps.Head.Y}), f = \
+            {g4 ps.Head.F}"
 
     let private functionsTable (functions: FunctionResult list) =
         { Title = "The test functions (as coded in the notebooks, and as titled where the titles differ)"
@@ -128,22 +129,29 @@ module OptimizersReport =
 
     /// The notebooks' variants and how each differs from PyTorch.
     let private variantsTable =
-        { Title = "The notebooks' hand-written optimizers, as implemented here (Research.Core/Studies/Optimizers), and PyTorch's"
+        { Title = "The notebooks' hand-written optimizers, as implemented here (Research.Core/Studies/Optimizers), \
+            and PyTorch's"
           Columns = [ "notebook"; "update rule"; "PyTorch's rule"; "consequence" ]
           Rows =
             [ [ "seminar GD, notes SGD"; "p ← p − lr·g"; "SGD: the same"; "identical; run as SGD" ]
               [ "seminar Momentum, notes Momentum"; "v ← γv + lr·g, p ← p − v (notes: v ← μv − lr·g, p ← p + v)"
-                "SGD(momentum): b ← μb + g, p ← p − lr·b"; "one path at a constant rate (v = lr·b); differs when lr changes" ]
+                "SGD(momentum): b ← μb + g, p ← p − lr·b"; "one path at a constant rate (v = lr·b); differs when lr \
+                    changes" ]
               [ "seminar NAG"; "g = ∇f(p − γv), v ← γv + lr·g, p ← p − v (look-ahead)"
-                "SGD(nesterov): b ← μb + g(p), p ← p − lr(g + μb)"; "PyTorch stores the look-ahead point: the same sequence shifted by γv" ]
-              [ "seminar Adagrad"; "G ← G + g², p ← p − lr·g/√(G + ε), ε = 1e-8 (assumed)"; "p ← p − lr·g/(√G + ε), ε = 1e-10"
+                "SGD(nesterov): b ← μb + g(p), p ← p − lr(g + μb)"; "PyTorch stores the look-ahead point: the same \
+                    sequence shifted by γv" ]
+              [ "seminar Adagrad"; "G ← G + g², p ← p − lr·g/√(G + ε), ε = 1e-8 (assumed)"; "p ← p − lr·g/(√G + ε), \
+                  ε = 1e-10"
                 "a coordinate with |g| < √ε ≈ 1e-4 moves far less than lr at first" ]
               [ "notes AdaGrad"; "h ← h + g², p ← p − lr·g/(√h + 1e-7)"; "Adagrad with ε = 1e-7: the same"; "identical; run as Adagrad(eps = 1e-7)" ]
-              [ "seminar Adadelta"; "E[g²] ← γE[g²] + (1−γ)g², Δ = −√(E[Δ²]+ε)/√(E[g²]+ε)·g, E[Δ²] ← γE[Δ²] + (1−γ)Δ², p ← p + Δ; γ = 0.1"
+              [ "seminar Adadelta"; "E[g²] ← γE[g²] + (1−γ)g², Δ = −√(E[Δ²]+ε)/√(E[g²]+ε)·g, E[Δ²] ← γE[Δ²] + \
+                  (1−γ)Δ², p ← p + Δ; γ = 0.1"
                 "ρ = 0.9, p ← p + lr·Δ"; "lr is ignored (effective lr 1) and the averages remember about one step" ]
-              [ "seminar Adam"; "m ← β1m + (1−β1)g, v ← β2v + (1−β2)g², then m ← m/(1−β1ᵗ), v ← v/(1−β2ᵗ) stored; p ← p − lr·m/(√v + ε)"
+              [ "seminar Adam"; "m ← β1m + (1−β1)g, v ← β2v + (1−β2)g², then m ← m/(1−β1ᵗ), v ← v/(1−β2ᵗ) stored; p \
+                  ← p − lr·m/(√v + ε)"
                 "the same corrections as new values; m and v stay uncorrected"
-                "v is divided again at every step and grows ≈ 1/(t(1−β2))-fold per step: the optimizer stands still after a few steps" ] ]
+                "v is divided again at every step and grows ≈ 1/(t(1−β2))-fold per step: the optimizer stands still \
+                    after a few steps" ] ]
           CsvName = Some "variants.csv" }
 
     let private notesBlocks (e: OptimizersEvidence) =
@@ -159,7 +167,9 @@ module OptimizersReport =
                   Figures.line "minimum (0, 0)" 1 [| 0.0 |] [| 0.0 |] |> Chart.withMarkerStyle (Size = 10) ]
                 |> Chart.combine |> Figures.withAxes "x" "y" |> Chart.withSize (1100, 600)
             [ Heading(3, "The notes' gradient field")
-              Paragraph $"−∇f of x²/20 + y² by the notes' central differences on a {field.Xs.Length} × {field.Ys.Length} grid; the arrows are scaled to the longest. At {away} of {total} grid points −∇f points more than 10° away from the minimum (0, 0): only on the axes does it point at the minimum."
+              Paragraph $"−∇f of x²/20 + y² by the notes' central differences on a {field.Xs.Length} × \
+                  {field.Ys.Length} grid; the arrows are scaled to the longest. At {away} of {total} grid points −∇f \
+                  points more than 10° away from the minimum (0, 0): only on the axes does it point at the minimum."
               Figure("Quiver of −∇f over [−10, 10] × [−5, 5]; the gradient is steep in y and flat in x, so it points mostly across the valley.", quiver) ]
 
     let private epochBands (curves: (string * float[][]) list) =
@@ -192,7 +202,10 @@ module OptimizersReport =
             let networks = e.Mnist |> List.map (fun r -> r.Network) |> List.distinct
             let stepsPerEpoch (r: MnistRun) = float r.Curves.StepLoss.Length / float (max 1 r.Curves.EpochTrainLoss.Length)
             [ yield Heading(2, "MNIST: the seminar's comparison, with fresh models and as the seminar ran it")
-              yield Paragraph "Fresh: for each seed every optimizer starts from the same freshly initialised model and sees the same batch order. Sequential (the seminar's protocol, labelled as such): one model per seed is trained by Adam, Adagrad, Adadelta and SGD(0.01) in turn, so each starts where the previous one stopped. Bands are the range over seeds."
+              yield Paragraph "Fresh: for each seed every optimizer starts from the same freshly initialised model \
+                  and sees the same batch order. Sequential (the seminar's protocol, labelled as such): one model \
+                  per seed is trained by Adam, Adagrad, Adadelta and SGD(0.01) in turn, so each starts where the \
+                  previous one stopped. Bands are the range over seeds."
               for network in networks do
                   let label = match network with SeminarNetwork.Mlp -> "MLP 784→64→10 (no activation)" | _ -> "CNN conv(1→3)-ReLU-pool-fc(588→10)"
                   let sample = e.Mnist |> List.find (fun r -> r.Network = network)
@@ -202,7 +215,8 @@ module OptimizersReport =
                   let sequential =
                       [ for i, o in List.indexed optimizers -> o, i, MnistMeasures.select network TrainingProtocol.Sequential o e.Mnist ]
                   let lossPanel title curves =
-                      title, Figures.bands false curves |> Figures.withAxes "epoch" "training loss (mean over windows of steps)"
+                      title, Figures.bands false curves |> Figures.withAxes "epoch" "training loss (mean over \
+                          windows of steps)"
                   let panelsOf =
                       [ yield lossPanel "fresh model per optimizer" (windowBands window 0.0 perEpoch fresh)
                         if sequential |> List.exists (fun (_, _, rs) -> not rs.IsEmpty) then
@@ -218,15 +232,18 @@ module OptimizersReport =
                   let trainLoss (r: MnistRun) = r.Curves.EpochTrainLoss
                   let accuracy (r: MnistRun) = r.Curves.EpochTestAccuracy |> Array.map ((*) 100.0)
                   if e.MnistEpochs >= 2 then
-                      yield Figure($"{label}: per-epoch mean training loss and test accuracy, mean and range over seeds (fresh | sequential, each optimizer's own epochs).",
+                      yield Figure($"{label}: per-epoch mean training loss and test accuracy, mean and range over \
+                          seeds (fresh | sequential, each optimizer's own epochs).",
                                    Figures.grid 2 380
                                        [ for name, series, axis in [ "training loss", trainLoss, "mean training loss"; "test accuracy", accuracy, "test accuracy (%)" ] do
                                            for protocol in [ TrainingProtocol.Fresh; TrainingProtocol.Sequential ] ->
                                                $"{name}, {protocolName protocol}", Figures.bands false (perEpoch protocol series) |> Figures.withAxes "epoch" axis ])
-                  else yield Paragraph $"{label}: one epoch per optimizer, so the per-epoch training loss and test accuracy are single values: see the table below." 
+                  else yield Paragraph $"{label}: one epoch per optimizer, so the per-epoch training loss and test \
+                      accuracy are single values: see the table below." 
               yield Table
                   { Title = "MNIST: last epoch of each optimizer, mean [min, max] over seeds"
-                    Columns = [ "network"; "protocol"; "optimizer"; "seeds"; "final train loss"; "final test accuracy (%)"
+                    Columns = [ "network"; "protocol"; "optimizer"; "seeds"; "final train loss"; "final test \
+                        accuracy (%)"
                                 "spread of the epoch loss"; "late decrease"; "diverged" ]
                     Rows =
                       [ for network in networks do
@@ -237,7 +254,8 @@ module OptimizersReport =
                                       let last (a: float[]) = if a.Length = 0 then nan else a.[a.Length - 1]
                                       let span (v: float list) =
                                           let f = v |> List.filter Double.IsFinite
-                                          if f.IsEmpty then "–" else $"{f4 (List.average f)} [{f4 (List.min f)}, {f4 (List.max f)}]"
+                                          if f.IsEmpty then "–" else $"{f4 (List.average f)} [{f4 (List.min f)}, \
+                                              {f4 (List.max f)}]"
                                       yield [ networkName network; protocolName protocol; o; string rs.Length
                                               span [ for r in rs -> last r.Curves.EpochTrainLoss ]
                                               span [ for r in rs -> 100.0 * last r.Curves.EpochTestAccuracy ]
@@ -263,14 +281,21 @@ module OptimizersReport =
                 |> Chart.combine |> Figures.withLogX "learning rate" |> Chart.withYAxisStyle (TitleText = "training loss", MinMax = (0.0, top))
                 |> Chart.withSize (1100, 480)
             [ Heading(3, "The LR range test")
-              Paragraph $"{run.Settings}. The lecture smooths the loss with weight 0.05 on the newest batch (here a bias-corrected moving average, as fastai's lr_find) and reads the bounds off the plot: max_lr = the rate at the minimum of the smoothed loss / 10, min_lr = the rate where the descent begins / 6. Read automatically, the onset is where the smoothed loss has fallen a tenth of the way from its start to its minimum. The steadier rule offered beside it takes max_lr at the steepest descent (least-squares slope over one decade of lr, before the minimum) and min_lr = max_lr/4 (Smith 2017): it does not depend on where the noisy loss happens to be lowest just before it explodes."
+              Paragraph $"{run.Settings}. The lecture smooths the loss with weight 0.05 on the newest batch (here a \
+                  bias-corrected moving average, as fastai's lr_find) and reads the bounds off the plot: max_lr = \
+                  the rate at the minimum of the smoothed loss / 10, min_lr = the rate where the descent begins / 6. \
+                  Read automatically, the onset is where the smoothed loss has fallen a tenth of the way from its \
+                  start to its minimum. The steadier rule offered beside it takes max_lr at the steepest descent \
+                  (least-squares slope over one decade of lr, before the minimum) and min_lr = max_lr/4 (Smith \
+                  2017): it does not depend on where the noisy loss happens to be lowest just before it explodes."
               Figure("Loss per batch against the learning rate (log scale), smoothed, with the suggested bounds; losses above 1.5× the first are cut off.", chart)
               Table
                 { Title = "Bounds suggested by the range test"
                   Columns = [ "rule"; "min_lr"; "max_lr"; "based on" ]
                   Rows =
                     [ [ "lecture"; g4 s.LectureMin; g4 s.LectureMax; $"onset {g4 s.OnsetLr}, argmin {g4 s.ArgminLr}" ]
-                      [ "steepest descent (this study's choice)"; g4 s.RobustMin; g4 s.RobustMax; $"steepest descent at {g4 s.SteepestLr}" ] ]
+                      [ "steepest descent (this study's choice)"; g4 s.RobustMin; g4 s.RobustMax; $"steepest descent \
+                          at {g4 s.SteepestLr}" ] ]
                   CsvName = Some "range-test.csv" } ]
 
     let private scheduleBlocks (e: OptimizersEvidence) =
@@ -300,10 +325,18 @@ module OptimizersReport =
                 | Some r ->
                     let epochs = r.Curves.EpochTrainLoss.Length
                     let ends = if epochs % 2 = 0 then "base_lr, where the model is best placed to be the best" else "max_lr, where it is not"
-                    $"The CyclicLR cycle lasts two epochs (one up, one down), and these runs last {epochs} epochs, so the last epoch ends at {ends}: whether 'the last model is not the best' shows up depends on that phase as much as on the schedule."
+                    $"The CyclicLR cycle lasts two epochs (one up, one down), and these runs last {epochs} epochs, \
+                        so the last epoch ends at {ends}: whether 'the last model is not the best' shows up depends \
+                        on that phase as much as on the schedule."
                 | None -> ""
             [ Heading(2, "Training regimes (the lecture, parts 5–6)")
-              Paragraph $"Each regime trains the same ReLU MLP 784→64→10 from the same initial weights and batch order (the lecture's own network is not in the material). The Adam regimes start at lr 1e-2; CyclicLR runs SGD between the lecture-rule bounds of the range test, once with PyTorch's default cycle_momentum=True (which sets the SGD's momentum to 0.9 and cycles it between 0.9 and 0.8 although the SGD was created without momentum, as the lecture's was) and once without, and keeps the model of the epoch with the lowest test loss. The test set serves as the validation set, as in the lecture. {phase}"
+              Paragraph $"Each regime trains the same ReLU MLP 784→64→10 from the same initial weights and batch \
+                  order (the lecture's own network is not in the material). The Adam regimes start at lr 1e-2; \
+                  CyclicLR runs SGD between the lecture-rule bounds of the range test, once with PyTorch's default \
+                  cycle_momentum=True (which sets the SGD's momentum to 0.9 and cycles it between 0.9 and 0.8 \
+                  although the SGD was created without momentum, as the lecture's was) and once without, and keeps \
+                  the model of the epoch with the lowest test loss. The test set serves as the validation set, as in \
+                  the lecture. {phase}"
               yield! rangeBlocks e
               Figure("Learning rate of every step (the two CyclicLR runs share one rate).", lrChart |> Chart.withSize (1100, 420))
               Figure("CyclicLR: the momentum every step used. With PyTorch's default the 'plain' SGD trains with momentum 0.8–0.9.", momentumChart |> Chart.withSize (1100, 360))
@@ -334,7 +367,11 @@ module OptimizersReport =
                 let gap o = match find o DecayForm.L2InLoss, find o DecayForm.WeightDecay with Some a, Some b -> Paths.relativeGap a b | _ -> nan
                 gap "SGD", gap "Adam"
             [ Heading(2, "L2 in the loss, weight_decay, and AdamW's decoupled decay")
-              Paragraph $"On the fixed problem {problem.Formula} from ({g4 problem.Start.X}, {g4 problem.Start.Y}), λ = 0.1: for SGD the L2 term in the loss and weight_decay are one update rule (largest relative gap {g4 sgdGap}); Adam's weight_decay is also an L2 term in the gradient (gap to Adam with L2 in the loss {g4 adamGap}), which Adam then divides by √v; AdamW shrinks the weights by lr·λ outside the adaptive step and ends elsewhere."
+              Paragraph $"On the fixed problem {problem.Formula} from ({g4 problem.Start.X}, {g4 problem.Start.Y}), \
+                  λ = 0.1: for SGD the L2 term in the loss and weight_decay are one update rule (largest relative \
+                  gap {g4 sgdGap}); Adam's weight_decay is also an L2 term in the gradient (gap to Adam with L2 in \
+                  the loss {g4 adamGap}), which Adam then divides by √v; AdamW shrinks the weights by lr·λ outside \
+                  the adaptive step and ends elsewhere."
               Figure("Trajectories on the fixed problem; its minimum is (3, 2), the penalised minimum (1.5, 1.905).", chart)
               Table
                 { Title = "Weight decay: end points and f of the problem (without the penalty)"
@@ -347,13 +384,27 @@ module OptimizersReport =
     let private corrections =
         [ Heading(2, "Where the notebooks were wrong")
           Facts
-            [ "titles vs code", "The seminar's first cell is titled x² + y² but computes x²/10 − y²/10, a saddle with no minimum; the second and third are titled with sin in both terms but use cos in the y-term. Both versions are run here."
-              "sequential protocol", "The seminar's MNIST comparison trains one model with Adam, then Adagrad, then Adadelta, then SGD: each later optimizer starts from a trained model, which confounds every ranking. It is run here as labelled, beside a fresh model per optimizer (claim sequential-changes-verdicts)."
-              "CyclicLR's momentum", "PyTorch's CyclicLR defaults to cycle_momentum=True and sets SGD's momentum to 0.9–0.8 although the lecture's SGD was created without momentum; the lecture's cyclic run therefore had momentum without saying so (run here with and without)."
-              "hand-written Adam", "Writing the bias correction back into m and v divides v again at every step; the seminar's Adam stands still after a few steps (claim seminar-adam-stalls)."
-              "hand-written Adagrad, NAG, Adadelta", "The seminar's Adagrad puts ε inside the root, its NAG takes the look-ahead gradient (PyTorch stores the look-ahead point), its Adadelta ignores lr and uses γ = 0.1; each is implemented as written and compared with PyTorch's (table below)."
-              "Momentum and SGD", "The seminar's GD and the notes' SGD are PyTorch's SGD; the heavy-ball Momentum of both notebooks is PyTorch's SGD momentum at a constant rate (claim heavy-ball-equals-sgd-momentum); the notes' AdaGrad is PyTorch's Adagrad with ε = 1e-7."
-              "reconstruction", "The notebook files are not in this repository: constants the specification does not give (the seminar's γ = 0.9 for Momentum and NAG, ε of its Adagrad and Adam, the reading of its Adadelta γ) are assumptions, named in the Core classes' documentation." ] ]
+            [ "titles vs code", "The seminar's first cell is titled x² + y² but computes x²/10 − y²/10, a saddle \
+                with no minimum; the second and third are titled with sin in both terms but use cos in the y-term. \
+                Both versions are run here."
+              "sequential protocol", "The seminar's MNIST comparison trains one model with Adam, then Adagrad, then \
+                  Adadelta, then SGD: each later optimizer starts from a trained model, which confounds every \
+                  ranking. It is run here as labelled, beside a fresh model per optimizer (claim \
+                  sequential-changes-verdicts)."
+              "CyclicLR's momentum", "PyTorch's CyclicLR defaults to cycle_momentum=True and sets SGD's momentum to \
+                  0.9–0.8 although the lecture's SGD was created without momentum; the lecture's cyclic run \
+                  therefore had momentum without saying so (run here with and without)."
+              "hand-written Adam", "Writing the bias correction back into m and v divides v again at every step; the \
+                  seminar's Adam stands still after a few steps (claim seminar-adam-stalls)."
+              "hand-written Adagrad, NAG, Adadelta", "The seminar's Adagrad puts ε inside the root, its NAG takes \
+                  the look-ahead gradient (PyTorch stores the look-ahead point), its Adadelta ignores lr and uses γ \
+                  = 0.1; each is implemented as written and compared with PyTorch's (table below)."
+              "Momentum and SGD", "The seminar's GD and the notes' SGD are PyTorch's SGD; the heavy-ball Momentum of \
+                  both notebooks is PyTorch's SGD momentum at a constant rate (claim \
+                  heavy-ball-equals-sgd-momentum); the notes' AdaGrad is PyTorch's Adagrad with ε = 1e-7."
+              "reconstruction", "The notebook files are not in this repository: constants the specification does not \
+                  give (the seminar's γ = 0.9 for Momentum and NAG, ε of its Adagrad and Adam, the reading of its \
+                  Adadelta γ) are assumptions, named in the Core classes' documentation." ] ]
 
     /// The study's figures and tables, in reading order.
     let blocks (decaySurface: SurfaceGrid option) (e: OptimizersEvidence) : ReportBlock list =
@@ -363,7 +414,9 @@ module OptimizersReport =
           yield Table variantsTable
           for r in e.Functions do
               yield Heading(3, $"{r.Function.Formula} ({r.Function.Key})")
-              yield Paragraph $"{r.Function.Source}. Reference points: {referenceText r}. Runs that leave the rectangle continue outside the picture; a run whose f became NaN or infinite stopped there and is marked diverged in the table."
+              yield Paragraph $"{r.Function.Source}. Reference points: {referenceText r}. Runs that leave the \
+                  rectangle continue outside the picture; a run whose f became NaN or infinite stopped there and is \
+                  marked diverged in the table."
               yield Figure("Contours of f with every trajectory (the start is the first point).", contourFigure r)
               yield Figure("The surface with the trajectories of the seminar's optimizers (and the notes' runs), inside the rectangle.", surfaceFigure r)
               yield Figure("Distance to the nearest reference point and f − f* per step (log scale; points ≤ 0 are left out).", curvesFigure r)

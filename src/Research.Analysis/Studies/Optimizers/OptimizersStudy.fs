@@ -78,13 +78,16 @@ type OptimizersArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Functions _ -> "test functions to run (default all): seminar-saddle, seminar-sine, …, notes-quadratic, rosenbrock, beale."
-            | Start _ -> "one start x,y for every function instead of each one's own (e.g. --start=-1.2,1); f must be finite there."
+            | Functions _ -> "test functions to run (default all): seminar-saddle, seminar-sine, …, notes-quadratic, \
+                rosenbrock, beale."
+            | Start _ -> "one start x,y for every function instead of each one's own (e.g. --start=-1.2,1); f must \
+                be finite there."
             | Lr _ -> "the seminar's learning rate for its optimizers and PyTorch's at its settings (default 0.1), > 0."
             | Steps _ -> "the seminar's steps per 2-D run (default 500)."
             | Epochs _ -> "MNIST epochs per optimizer (quick 1, full 20, the seminar's)."
             | Replicates _ -> "MNIST seeds per optimizer (default 3; intervals over seeds need at least 3)."
-            | Train_Examples _ -> "use the first N MNIST training images for the comparison and the regimes (quick 9,600 and 6,400; full: all)."
+            | Train_Examples _ -> "use the first N MNIST training images for the comparison and the regimes (quick \
+                9,600 and 6,400; full: all)."
             | Range_Start _ -> "the LR range test's first rate (default 1e-8), > 0 and < --range-end."
             | Range_End _ -> "the LR range test's last rate (default 10)."
 
@@ -157,14 +160,20 @@ module OptimizersStudy =
         [ "test functions", String.Join(", ", o.Functions |> List.map (fun k -> (TestFunctions.Of k).Key))
           "start", (match o.Start with Some p -> $"({inv p.X}, {inv p.Y}) for every function" | None -> "each function's own")
           "seminar runs", $"lr {inv o.LearningRate}, {o.Steps} steps"
-          "notes runs", $"SGD lr 0.95 {o.Notes.Sgd} steps; Momentum lr 0.1 μ 0.95 {o.Notes.Momentum} steps; AdaGrad lr 1.5 ε 1e-7 {o.Notes.Adagrad} steps"
+          "notes runs", $"SGD lr 0.95 {o.Notes.Sgd} steps; Momentum lr 0.1 μ 0.95 {o.Notes.Momentum} steps; AdaGrad \
+              lr 1.5 ε 1e-7 {o.Notes.Adagrad} steps"
           "central differences", $"""h = 1e-4 for the {String.Join(", ", o.CentralDifferenceGroups)} runs on x²/20 + y², {(match o.CentralDifferenceCap with Some c -> $"at most {c} steps" | None -> "every step")}"""
-          "figure grids", $"{o.SurfacePoints} × {o.SurfacePoints} (surfaces), {o.QuiverPoints} × {o.QuiverPoints} (quiver)"
+          "figure grids", $"{o.SurfacePoints} × {o.SurfacePoints} (surfaces), {o.QuiverPoints} × {o.QuiverPoints} \
+              (quiver)"
           "MNIST comparison",
           $"""{String.Join(", ", m.Networks)}; Adam 1e-3, Adagrad 1e-2, Adadelta 1.0, SGD 0.01 (PyTorch's defaults otherwise); {m.Epochs} epochs, batch {m.BatchSize}, {m.Replicates} seeds, {examples m.TrainExamples} training and {examples m.TestExamples} test images; protocols fresh and sequential"""
           "regimes",
-          $"ReLU MLP 784-64-10, {s.Epochs} epochs, batch {s.BatchSize}, {examples s.TrainExamples} training and {examples s.TestExamples} test images; Adam 1e-2 with ReduceLROnPlateau (0.1, patience 1), StepLR (2, 0.1), warm-up 1 epoch; CyclicLR (SGD, lecture bounds, 1 epoch up and down) × {s.Replicates} seeds with and without momentum cycling"
-          "range test", $"SGD from {inv s.RangeStart} to {inv s.RangeEnd} over {s.RangeEpochs} epochs, smoothing {inv s.Smoothing}"
+          $"ReLU MLP 784-64-10, {s.Epochs} epochs, batch {s.BatchSize}, {examples s.TrainExamples} training and \
+              {examples s.TestExamples} test images; Adam 1e-2 with ReduceLROnPlateau (0.1, patience 1), StepLR (2, \
+              0.1), warm-up 1 epoch; CyclicLR (SGD, lecture bounds, 1 epoch up and down) × {s.Replicates} seeds with \
+              and without momentum cycling"
+          "range test", $"SGD from {inv s.RangeStart} to {inv s.RangeEnd} over {s.RangeEpochs} epochs, smoothing \
+              {inv s.Smoothing}"
           "weight decay", $"λ = {inv o.DecayLambda}, SGD lr 0.5, Adam/AdamW lr 0.1, {o.DecaySteps} steps"
           "threads", string o.Threads ]
 
@@ -198,7 +207,8 @@ module OptimizersStudy =
         let rangeEnd = args.GetResult(Range_End, defaultValue = o.Schedules.RangeEnd)
         functions
         |> Result.bind (fun fs ->
-            if not (lr > 0.0 && Double.IsFinite lr) then Error $"--lr: expected a finite learning rate > 0, got {inv lr}"
+            if not (lr > 0.0 && Double.IsFinite lr) then Error $"--lr: expected a finite learning rate > 0, got \
+                {inv lr}"
             else Ok fs)
         |> Result.bind (fun fs ->
             try
@@ -308,7 +318,8 @@ module OptimizersStudy =
         let rangeConfig = scheduleConfig s (1e-3, 1e-2) o.Threads
         let range = ScheduleRuns.RangeTest(rangeConfig, s.RangeStart, s.RangeEnd, s.RangeEpochs, ctx.Stream "range test", ctx.Mnist.Train, ctx.Log)
         let suggestion = RangeTest.suggest s.Smoothing range
-        ctx.Info $"range test suggests min_lr {suggestion.LectureMin:G3}, max_lr {suggestion.LectureMax:G3} (lecture's rule)"
+        ctx.Info $"range test suggests min_lr {suggestion.LectureMin:G3}, max_lr {suggestion.LectureMax:G3} \
+            (lecture's rule)"
         let config = scheduleConfig s (suggestion.LectureMin, suggestion.LectureMax) o.Threads
         let cyclicSeeds = [ for k in 1 .. s.Replicates -> ctx.Stream $"regimes replicate {k}" ]
         let run kind seed = ScheduleRuns.Run(config, kind, seed, ctx.Mnist.Train, ctx.Mnist.Test, ctx.Log)
@@ -324,15 +335,24 @@ module OptimizersStudy =
         let claims = OptimizersClaims.all expectations |> List.map (Claims.evaluate [ "seed", string ctx.Seed ] evidence)
         let stepsOf = functions |> List.sumBy (fun f -> f.Runs |> List.sumBy (fun r -> r.Path.Steps))
         let methods =
-            [ "2-D runs", $"{functions |> List.sumBy (fun f -> f.Runs.Length)} runs, {stepsOf} steps, float64, through Trainer.Minimize; a run whose f became NaN or infinite stopped there"
+            [ "2-D runs", $"{functions |> List.sumBy (fun f -> f.Runs.Length)} runs, {stepsOf} steps, float64, \
+                through Trainer.Minimize; a run whose f became NaN or infinite stopped there"
               "optimizers (2-D)", String.Join("; ", [ for r in seminarRecipes o.LearningRate @ pytorchRecipes o.LearningRate -> $"{r.Label}: {r.Describe()}" ])
               "MNIST data", $"""{ctx.Mnist.Source}; normalised (x/255 − 0.1307)/0.3081; seeds {String.Join(", ", seeds)} (initial weights and batch order)"""
-              "MNIST runs", $"{mnist.Length} runs, {mnist |> List.sumBy (fun r -> r.Curves.StepLoss.Length)} steps, {mnist |> List.sumBy (fun r -> r.Seconds):F0} s; {mnist |> List.filter (fun r -> r.Curves.Diverged) |> List.length} diverged"
+              "MNIST runs", $"{mnist.Length} runs, {mnist |> List.sumBy (fun r -> r.Curves.StepLoss.Length)} steps, \
+                  {mnist |> List.sumBy (fun r -> r.Seconds):F0} s; \
+                  {mnist |> List.filter (fun r -> r.Curves.Diverged) |> List.length} diverged"
               "range test", range.Settings
               "regime seeds", String.Join(", ", cyclicSeeds) ]
         { Title = $"Optimizers on test functions and MNIST, and learning-rate schedules (seed {ctx.Seed})"
           Summary =
-            "This report reproduces, corrects and extends three notebooks: the optimization-methods seminar (hand-written GD, Momentum, NAG, Adagrad, Adadelta and Adam on 2-D functions, then Adam, Adagrad, Adadelta and SGD on MNIST), the self-study notes on SGD, Momentum and AdaGrad (Deep Learning from Scratch, ch. 6), and the lecture's parts 5–6 (learning-rate regimes, the LR range test, L2 vs weight decay). The seminar's optimizers run as it wrote them beside the toolkit's PyTorch-exact ones, from the same starts; the MNIST comparison runs with a fresh model per optimizer and, labelled as such, as the seminar ran it. Every conclusion is a claim with a decision rule fixed in code before the runs."
+            "This report reproduces, corrects and extends three notebooks: the optimization-methods seminar \
+                (hand-written GD, Momentum, NAG, Adagrad, Adadelta and Adam on 2-D functions, then Adam, Adagrad, \
+                Adadelta and SGD on MNIST), the self-study notes on SGD, Momentum and AdaGrad (Deep Learning from \
+                Scratch, ch. 6), and the lecture's parts 5–6 (learning-rate regimes, the LR range test, L2 vs weight \
+                decay). The seminar's optimizers run as it wrote them beside the toolkit's PyTorch-exact ones, from \
+                the same starts; the MNIST comparison runs with a fresh model per optimizer and, labelled as such, \
+                as the seminar ran it. Every conclusion is a claim with a decision rule fixed in code before the runs."
           Blocks = OptimizersReport.blocks (Some decaySurface) evidence
           Claims = claims
           Methods = methods
@@ -342,11 +362,14 @@ module OptimizersStudy =
     /// The study on the shared shape.
     let study : Study<OptimizersOptions, OptimizersArgs> =
         { Name = Name
-          Description = "Optimizers on 2-D test functions and MNIST (the notebooks' variants beside PyTorch's), learning-rate regimes and the range test"
+          Description = "Optimizers on 2-D test functions and MNIST (the notebooks' variants beside PyTorch's), \
+              learning-rate regimes and the range test"
           Notebooks =
-            [ "the optimization-methods seminar (hand-written optimizers on 2-D functions; Adam, Adagrad, Adadelta, SGD on MNIST)"
+            [ "the optimization-methods seminar (hand-written optimizers on 2-D functions; Adam, Adagrad, Adadelta, \
+                SGD on MNIST)"
               "the self-study notes on SGD, Momentum, AdaGrad (Saito, Deep Learning from Scratch, ch. 6)"
-              "the lecture, parts 5–6 (optimizer formulas, L2 vs weight decay, ReduceLROnPlateau, StepLR, LR range test, CyclicLR, warm-up)" ]
+              "the lecture, parts 5–6 (optimizer formulas, L2 vs weight decay, ReduceLROnPlateau, StepLR, LR range \
+                  test, CyclicLR, warm-up)" ]
           Steps = fun _ -> [ "test functions and weight decay"; "MNIST comparison"; "range test and training regimes"; "claims" ]
           Defaults = defaults
           Configure = configure

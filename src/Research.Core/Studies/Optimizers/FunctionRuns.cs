@@ -47,7 +47,8 @@ public static class FunctionRuns
         ArgumentNullException.ThrowIfNull(recipe);
         CheckStart(function, start);
         if (steps < 1)
-            throw new ArgumentOutOfRangeException(nameof(steps), steps, $"{function.Key}: steps: expected an integer >= 1, got {steps}.");
+            throw new ArgumentOutOfRangeException(nameof(steps), steps, $"{function.Key}: steps: expected an integer " +
+                $">= 1, got {steps}.");
         var clock = Stopwatch.StartNew();
         using var xy = new Parameter(torch.tensor(new[] { start.X, start.Y }, ScalarType.Float64));
         var objective = gradient == GradientSource.Autograd
@@ -83,7 +84,8 @@ public static class FunctionRuns
         if (!double.IsFinite(f))
             throw new ArgumentException(
                 $"{function.Key}: start: f({start.X}, {start.Y}) = {f}; expected a finite value there. Choose a start " +
-                $"inside x ∈ [{function.XRange.Min}, {function.XRange.Max}], y ∈ [{function.YRange.Min}, {function.YRange.Max}].",
+                $"inside x ∈ [{function.XRange.Min}, {function.XRange.Max}], y ∈ [{function.YRange.Min}, " +
+                    $"{function.YRange.Max}].",
                 nameof(start));
     }
 }

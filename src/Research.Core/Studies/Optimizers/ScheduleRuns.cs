@@ -189,7 +189,8 @@ public static class ScheduleRuns
         ArgumentNullException.ThrowIfNull(config);
         CheckRange(start, end);
         if (epochs < 1)
-            throw new ArgumentOutOfRangeException(nameof(epochs), epochs, $"LR range test: epochs: expected >= 1, got {epochs}.");
+            throw new ArgumentOutOfRangeException(nameof(epochs), epochs, $"LR range test: epochs: expected >= 1, " +
+                $"got {epochs}.");
         var clock = Stopwatch.StartNew();
         TorchRuntime.EnsureNative();
         using var threads = new IntraOpThreads(config.Threads);
@@ -203,7 +204,8 @@ public static class ScheduleRuns
             new TrainOptions(config.BatchSize, epochs, Seed: seed, EvaluateEachEpoch: false, StopOnDivergence: true),
             observers: [new ScheduleObserver(_ => test.Step())]);
         var settings = string.Create(CultureInfo.InvariantCulture,
-            $"SGD(momentum 0), lr from {start:G3} to {end:G3} over {steps} steps ({epochs} epochs of batch {config.BatchSize})");
+            $"SGD(momentum 0), lr from {start:G3} to {end:G3} over {steps} steps ({epochs} epochs of batch " +
+                $"{config.BatchSize})");
         var run = new RangeTestRun(history.StepLearningRate.ToArray(), history.StepLoss.ToArray(), history.Diverged, settings,
             clock.Elapsed.TotalSeconds);
         log?.WriteLine($"    range test: {run.Loss.Length} of {steps} steps" +

@@ -23,10 +23,12 @@ public static class SeminarNetworks
         Runtime.TorchNative.EnsureLoaded();
         return network switch
         {
-            SeminarNetwork.Mlp => new Network("seminar-mlp", "MLP 784-64-10, no activation (LogSoftmax + NLL = cross-entropy)")
+            SeminarNetwork.Mlp => new Network("seminar-mlp", "MLP 784-64-10, no activation (LogSoftmax + NLL = " +
+                "cross-entropy)")
                 .Add("fc1", torch.nn.Linear(784, 64))
                 .Add("fc2", torch.nn.Linear(64, 10)),
-            SeminarNetwork.Cnn => new Network("seminar-cnn", "CNN conv(1→3, 3x3, pad 1)-ReLU-maxpool 2-flatten(588)-fc(10)")
+            SeminarNetwork.Cnn => new Network("seminar-cnn", "CNN conv(1→3, 3x3, pad 1)-ReLU-maxpool " +
+                "2-flatten(588)-fc(10)")
                 .Add("conv", torch.nn.Conv2d(1, 3, 3, padding: 1))
                 .Add("act", torch.nn.ReLU())
                 .Add("pool", torch.nn.MaxPool2d(2))

@@ -212,7 +212,8 @@ public sealed class TestFunction
     /// <param name="n">Grid points per axis, ≥ 3 (fine enough to separate neighbouring minima).</param>
     public StationaryPoint[] FindMinima(int n)
     {
-        if (n < 3) throw new ArgumentOutOfRangeException(nameof(n), n, $"{Key}: expected a grid of at least 3 points per axis.");
+        if (n < 3) throw new ArgumentOutOfRangeException(nameof(n), n, $"{Key}: expected a grid of at least 3 points " +
+            $"per axis.");
         var (xs, ys) = Axes(n);
         using var scope = torch.NewDisposeScope();
         Tensor candidates;
@@ -273,7 +274,8 @@ public sealed class TestFunction
 
     (double[] Xs, double[] Ys) Axes(int n)
     {
-        if (n < 2) throw new ArgumentOutOfRangeException(nameof(n), n, $"{Key}: expected at least 2 grid points per axis.");
+        if (n < 2) throw new ArgumentOutOfRangeException(nameof(n), n, $"{Key}: expected at least 2 grid points per " +
+            $"axis.");
         TorchNative.EnsureLoaded();
         double[] Axis(AxisRange r) =>
             Enumerable.Range(0, n).Select(i => r.Min + (r.Max - r.Min) * i / (n - 1)).ToArray();

@@ -50,10 +50,12 @@ public static class TestFunctions
         [TestFunctionKind.SeminarSine] = new(() => new TestFunction("seminar-sine", "x²/10·sin x + y²/10·cos y",
             $"{Seminar}, second function as coded (the title says sin in both terms)",
             (x, y) => x * x / 10 * x.sin() + y * y / 10 * y.cos(), SeminarStart, Square, Square)),
-        [TestFunctionKind.SeminarSineAsTitled] = new(() => new TestFunction("seminar-sine-titled", "x²/10·sin x + y²/10·sin y",
+        [TestFunctionKind.SeminarSineAsTitled] = new(() => new TestFunction("seminar-sine-titled", "x²/10·sin x + " +
+            "y²/10·sin y",
             $"{Seminar}, second function as its title names it",
             (x, y) => x * x / 10 * x.sin() + y * y / 10 * y.sin(), SeminarStart, Square, Square)),
-        [TestFunctionKind.SeminarSineSquared] = new(() => new TestFunction("seminar-sine-squared", "x²/10·sin x² + y²/10·cos y²",
+        [TestFunctionKind.SeminarSineSquared] = new(() => new TestFunction("seminar-sine-squared", "x²/10·sin x² + " +
+            "y²/10·cos y²",
             $"{Seminar}, third function as coded (the title says sin in both terms)",
             (x, y) => x * x / 10 * (x * x).sin() + y * y / 10 * (y * y).cos(), SeminarStart, Square, Square)),
         [TestFunctionKind.SeminarSineSquaredAsTitled] = new(() => new TestFunction("seminar-sine-squared-titled",
@@ -68,8 +70,10 @@ public static class TestFunctions
         [TestFunctionKind.Rosenbrock] = new(() => new TestFunction("rosenbrock", "(1 − x)² + 100·(y − x²)²",
             "Rosenbrock, The Computer Journal 3(3), 1960: a curved, narrow valley",
             (x, y) => (1 - x).square() + 100 * (y - x * x).square(), (-1.2, 1.0), (-2.0, 2.0), (-1.0, 3.0))),
-        [TestFunctionKind.Beale] = new(() => new TestFunction("beale", "(1.5 − x + xy)² + (2.25 − x + xy²)² + (2.625 − x + xy³)²",
-            "Beale, 1958 (as in Jamil and Yang, A literature survey of benchmark functions, 2013): flat plateaus, steep walls",
+        [TestFunctionKind.Beale] = new(() => new TestFunction("beale", "(1.5 − x + xy)² + (2.25 − x + xy²)² + (2.625 " +
+            "− x + xy³)²",
+            "Beale, 1958 (as in Jamil and Yang, A literature survey of benchmark functions, 2013): flat plateaus, " +
+                "steep walls",
             (x, y) => (1.5 - x + x * y).square() + (2.25 - x + x * y * y).square() + (2.625 - x + x * y * y * y).square(),
             (1.0, 1.5), (-4.5, 4.5), (-4.5, 4.5))),
     };
