@@ -23,7 +23,8 @@ public static class CentralDifference
     {
         ArgumentNullException.ThrowIfNull(f);
         if (!(h > 0) || double.IsInfinity(h))
-            throw new ArgumentException($"{f.Key}: h: expected a finite step > 0, got {h} (the notes use 1e-4).", nameof(h));
+            throw new ArgumentException($"{f.Key}: h: expected a finite step > 0, got {h} (the notes use 1e-4).",
+                nameof(h));
         using var _ = torch.no_grad();
         var dx = (f.Evaluate(x + h, y) - f.Evaluate(x - h, y)) / (2 * h);
         var dy = (f.Evaluate(x, y + h) - f.Evaluate(x, y - h)) / (2 * h);

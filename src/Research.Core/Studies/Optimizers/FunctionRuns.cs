@@ -18,8 +18,8 @@ namespace Research.Core.Studies.Optimizers;
 /// <param name="DivergedAtStep">The step whose f was not finite, or null.</param>
 /// <param name="PlannedSteps">The steps asked for.</param>
 /// <param name="Seconds">Wall time.</param>
-public sealed record Trajectory(string Function, string Label, GradientSource Gradient, double[] X, double[] Y, double[] F,
-    bool Diverged, long? DivergedAtStep, int PlannedSteps, double Seconds)
+public sealed record Trajectory(string Function, string Label, GradientSource Gradient, double[] X, double[] Y,
+    double[] F, bool Diverged, long? DivergedAtStep, int PlannedSteps, double Seconds)
 {
     /// <summary>Steps actually taken (updates applied).</summary>
     public int Steps => X.Length - 1;
@@ -39,7 +39,8 @@ public static class FunctionRuns
     /// <param name="start">The start (finite, with f finite there).</param>
     /// <param name="steps">Steps, ≥ 1.</param>
     /// <param name="gradient">Autograd, or the notes' central differences.</param>
-    /// <exception cref="ArgumentException">A non-finite start, a start where f is not finite, or steps &lt; 1.</exception>
+    /// <exception cref="ArgumentException">A non-finite start, a start where f is not finite, or steps
+    /// &lt; 1.</exception>
     public static Trajectory Run(TestFunction function, OptimizerRecipe recipe, PlanePoint start, int steps,
         GradientSource gradient = GradientSource.Autograd)
     {
@@ -62,8 +63,8 @@ public static class FunctionRuns
             var x = path.Points.Select(p => p[0]).ToArray();
             var y = path.Points.Select(p => p[1]).ToArray();
             var f = path.Values.Append(function.Value(x[^1], y[^1])).ToArray();
-            return new Trajectory(function.Key, recipe.Label, gradient, x, y, f, history.Diverged, history.DivergedAtIteration,
-                steps, clock.Elapsed.TotalSeconds);
+            return new Trajectory(function.Key, recipe.Label, gradient, x, y, f, history.Diverged,
+                history.DivergedAtIteration, steps, clock.Elapsed.TotalSeconds);
         }
         finally
         {
@@ -78,12 +79,13 @@ public static class FunctionRuns
         ArgumentNullException.ThrowIfNull(function);
         if (!double.IsFinite(start.X) || !double.IsFinite(start.Y))
             throw new ArgumentException(
-                $"{function.Key}: start: expected finite coordinates, got ({start.X}, {start.Y}). Give a point such as " +
-                $"({function.Start.X}, {function.Start.Y}).", nameof(start));
+                $"{function.Key}: start: expected finite coordinates, got ({start.X}, {start.Y}). " +
+                $"Give a point such as ({function.Start.X}, {function.Start.Y}).", nameof(start));
         double f = function.Value(start.X, start.Y);
         if (!double.IsFinite(f))
             throw new ArgumentException(
-                $"{function.Key}: start: f({start.X}, {start.Y}) = {f}; expected a finite value there. Choose a start " +
+                $"{function.Key}: start: f({start.X}, {start.Y}) = {f}; expected a finite value there. " +
+                "Choose a start " +
                 $"inside x ∈ [{function.XRange.Min}, {function.XRange.Max}], y ∈ [{function.YRange.Min}, " +
                     $"{function.YRange.Max}].",
                 nameof(start));

@@ -60,7 +60,8 @@ public abstract class HandWrittenOptimizer : IOptimizer, IDisposable
         {
             if (!(value > 0) || double.IsInfinity(value))
                 throw new ArgumentException(
-                    $"{Name}: lr: expected a finite value > 0, got {value}. The notebook's runs use lr = 0.1.", nameof(value));
+                    $"{Name}: lr: expected a finite value > 0, got {value}. The notebook's runs use lr = 0.1.",
+                    nameof(value));
             _learningRate = value;
         }
     }
@@ -146,5 +147,6 @@ public abstract class HandWrittenOptimizer : IOptimizer, IDisposable
     }
 
     /// <summary>The label and hyperparameters.</summary>
-    public override string ToString() => $"{Name}({string.Join(", ", Hyperparameters.Select(kv => $"{kv.Key}={kv.Value}"))})";
+    public override string ToString() =>
+        $"{Name}({string.Join(", ", Hyperparameters.Select(kv => $"{kv.Key}={kv.Value}"))})";
 }

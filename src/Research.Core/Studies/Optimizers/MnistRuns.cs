@@ -80,8 +80,8 @@ public sealed record MnistComparisonConfig
 /// <param name="Seed">The replicate's seed.</param>
 /// <param name="Curves">Loss per step, per-epoch train loss, test loss and accuracy; divergence.</param>
 /// <param name="Seconds">Wall time.</param>
-public sealed record MnistRun(SeminarNetwork Network, TrainingProtocol Protocol, string Optimizer, int Position, long Seed,
-    TrainingCurves Curves, double Seconds);
+public sealed record MnistRun(SeminarNetwork Network, TrainingProtocol Protocol, string Optimizer, int Position,
+    long Seed, TrainingCurves Curves, double Seconds);
 
 /// <summary>What a training run on MNIST recorded.</summary>
 /// <param name="StepLoss">Mean loss of each step's batch (a diverged run ends with the non-finite one).</param>
@@ -147,7 +147,8 @@ public static class MnistComparison
         ArgumentNullException.ThrowIfNull(config);
         if (config.Seeds.Length == 0 || config.Optimizers.Length == 0)
             throw new ArgumentException(
-                $"MNIST comparison: expected at least one seed and one optimizer, got {config.Seeds.Length} seeds and " +
+                "MNIST comparison: expected at least one seed and one optimizer, " +
+                $"got {config.Seeds.Length} seeds and " +
                 $"{config.Optimizers.Length} optimizers.", nameof(config));
         TorchRuntime.EnsureNative();
         using var threads = new IntraOpThreads(config.Threads);

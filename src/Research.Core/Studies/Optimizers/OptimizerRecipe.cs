@@ -47,7 +47,8 @@ public enum UpdateRule
 /// <param name="Rule">The update rule.</param>
 /// <param name="LearningRate">lr, finite and &gt; 0.</param>
 /// <param name="Momentum">γ or μ for the momentum rules (default 0.9).</param>
-/// <param name="Decay">ρ of Adadelta (0.9), γ of the seminar's Adadelta (0.1), α of RMSprop (0.99); NaN: default.</param>
+/// <param name="Decay">ρ of Adadelta (0.9), γ of the seminar's Adadelta (0.1), α of RMSprop (0.99); NaN: the
+/// default.</param>
 /// <param name="Eps">ε; NaN: the rule's default.</param>
 /// <param name="WeightDecay">weight_decay of the PyTorch rules (default 0).</param>
 public sealed record OptimizerRecipe(string Label, UpdateRule Rule, double LearningRate, double Momentum = 0.9,
@@ -74,7 +75,8 @@ public sealed record OptimizerRecipe(string Label, UpdateRule Rule, double Learn
         UpdateRule.Sgd => new Sgd(parameters, LearningRate, weightDecay: WeightDecay),
         UpdateRule.Momentum => new Sgd(parameters, LearningRate, Momentum, weightDecay: WeightDecay),
         UpdateRule.Nesterov => new Sgd(parameters, LearningRate, Momentum, weightDecay: WeightDecay, nesterov: true),
-        UpdateRule.Adagrad => new Optim.Adagrad(parameters, LearningRate, weightDecay: WeightDecay, eps: Or(Eps, 1e-10)),
+        UpdateRule.Adagrad =>
+            new Optim.Adagrad(parameters, LearningRate, weightDecay: WeightDecay, eps: Or(Eps, 1e-10)),
         UpdateRule.Adadelta => new Optim.Adadelta(parameters, LearningRate, Or(Decay, 0.9), Or(Eps, 1e-6), WeightDecay),
         UpdateRule.RmsProp => new RmsProp(parameters, LearningRate, Or(Decay, 0.99), Or(Eps, 1e-8), WeightDecay),
         UpdateRule.Adam => new Optim.Adam(parameters, LearningRate, eps: Or(Eps, 1e-8), weightDecay: WeightDecay),
@@ -83,7 +85,8 @@ public sealed record OptimizerRecipe(string Label, UpdateRule Rule, double Learn
         UpdateRule.HeavyBall => new HeavyBallMomentum(parameters, LearningRate, Momentum, Label),
         UpdateRule.LookAheadNesterov => new LookAheadNesterov(parameters, lossAt, LearningRate, Momentum, Label),
         UpdateRule.SeminarAdagrad => new SeminarAdagrad(parameters, LearningRate, Or(Eps, 1e-8), Label),
-        UpdateRule.SeminarAdadelta => new SeminarAdadelta(parameters, LearningRate, Or(Decay, 0.1), Or(Eps, 1e-6), Label),
+        UpdateRule.SeminarAdadelta =>
+            new SeminarAdadelta(parameters, LearningRate, Or(Decay, 0.1), Or(Eps, 1e-6), Label),
         UpdateRule.SeminarAdam => new SeminarAdam(parameters, LearningRate, eps: Or(Eps, 1e-8), label: Label),
         _ => throw new ArgumentOutOfRangeException(nameof(Rule), Rule, $"{Label}: expected an UpdateRule member."),
     };
@@ -108,8 +111,10 @@ public sealed record OptimizerRecipe(string Label, UpdateRule Rule, double Learn
 
     static string Format(object v) => v switch
     {
-        double d => d.ToString("G6", System.Globalization.CultureInfo.InvariantCulture),
-        double[] a => "(" + string.Join(", ", a.Select(x => x.ToString("G6", System.Globalization.CultureInfo.InvariantCulture))) + ")",
+        double d => G6(d),
+        double[] a => "(" + string.Join(", ", a.Select(G6)) + ")",
         _ => v.ToString() ?? "",
     };
+
+    static string G6(double x) => x.ToString("G6", System.Globalization.CultureInfo.InvariantCulture);
 }

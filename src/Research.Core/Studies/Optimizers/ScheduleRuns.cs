@@ -30,7 +30,8 @@ public enum ScheduleKind
 /// <summary>Settings of the lecture's training regimes and of the LR range test.</summary>
 public sealed record ScheduleConfig
 {
-    /// <summary>Layer widths of the ReLU MLP the regimes train (the lecture's own network is not in the material).</summary>
+    /// <summary>Layer widths of the ReLU MLP the regimes train (the lecture's own network is not in the
+    /// material).</summary>
     public int[] Widths { get; init; } = [784, 64, 10];
 
     /// <summary>Epochs of each regime (the lecture: 15).</summary>
@@ -111,8 +112,8 @@ public static class ScheduleRuns
     /// <param name="train">MNIST training images.</param>
     /// <param name="test">MNIST test images (the epochs' validation, as in the lecture).</param>
     /// <param name="log">One line per run (null: silent).</param>
-    public static ScheduleRun Run(ScheduleConfig config, ScheduleKind kind, long seed, MnistSplit train, MnistSplit test,
-        TextWriter? log = null)
+    public static ScheduleRun Run(ScheduleConfig config, ScheduleKind kind, long seed, MnistSplit train,
+        MnistSplit test, TextWriter? log = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         var clock = Stopwatch.StartNew();
@@ -123,7 +124,8 @@ public static class ScheduleRuns
         int perEpoch = (trainData.Count + config.BatchSize - 1) / config.BatchSize;
         TorchRuntime.Seed(seed);
         using var model = Architectures.Mlp(new MlpOptions(config.Widths));
-        bool adam = kind is ScheduleKind.Constant or ScheduleKind.ReduceLROnPlateau or ScheduleKind.StepLR or ScheduleKind.LinearWarmup;
+        bool adam = kind is ScheduleKind.Constant or ScheduleKind.ReduceLROnPlateau or ScheduleKind.StepLR
+            or ScheduleKind.LinearWarmup;
         using Optimizer optimizer = adam ? new Adam(model.parameters(), config.AdamLearningRate)
             : new Sgd(model.parameters(), config.CyclicBaseLearningRate);
         var (observer, schedule) = Schedule(config, kind, optimizer, perEpoch);
@@ -139,12 +141,13 @@ public static class ScheduleRuns
             TrainingCurves.Of(history), best.BestEpoch, kept, clock.Elapsed.TotalSeconds);
         log?.WriteLine($"    {kind,-32} seed {seed,-20} best epoch {run.BestEpoch?.ToString() ?? "–"} of " +
                        $"{history.Epochs.Count}, kept model's test accuracy {100 * kept:F2}%" +
-                       (history.Diverged ? $", DIVERGED at step {history.DivergedAtIteration}" : "") + $" ({run.Seconds:F1} s)");
+                       (history.Diverged ? $", DIVERGED at step {history.DivergedAtIteration}" : "") +
+                       $" ({run.Seconds:F1} s)");
         return run;
     }
 
-    static (TrainingObserver? Observer, string Settings) Schedule(ScheduleConfig c, ScheduleKind kind, Optimizer optimizer,
-        int perEpoch)
+    static (TrainingObserver? Observer, string Settings) Schedule(ScheduleConfig c, ScheduleKind kind,
+        Optimizer optimizer, int perEpoch)
     {
         switch (kind)
         {
@@ -182,7 +185,8 @@ public static class ScheduleRuns
     /// growing from <paramref name="start"/> to <paramref name="end"/> over <paramref name="epochs"/>
     /// epochs (<see cref="ExponentialRangeTest"/>); stops when the loss becomes NaN or infinite.
     /// </summary>
-    /// <exception cref="ArgumentException">start or end not finite and positive, start ≥ end, or epochs &lt; 1.</exception>
+    /// <exception cref="ArgumentException">start or end not finite and positive, start ≥ end, or epochs
+    /// &lt; 1.</exception>
     public static RangeTestRun RangeTest(ScheduleConfig config, double start, double end, int epochs, long seed,
         MnistSplit train, TextWriter? log = null)
     {
@@ -194,7 +198,8 @@ public static class ScheduleRuns
         var clock = Stopwatch.StartNew();
         TorchRuntime.EnsureNative();
         using var threads = new IntraOpThreads(config.Threads);
-        using var trainData = TensorDataset.FromMnist(config.TrainExamples is { } n ? train.Take(n) : train, name: "MNIST train");
+        var examples = config.TrainExamples is { } n ? train.Take(n) : train;
+        using var trainData = TensorDataset.FromMnist(examples, name: "MNIST train");
         int steps = epochs * ((trainData.Count + config.BatchSize - 1) / config.BatchSize);
         TorchRuntime.Seed(seed);
         using var model = Architectures.Mlp(new MlpOptions(config.Widths));
@@ -206,8 +211,8 @@ public static class ScheduleRuns
         var settings = string.Create(CultureInfo.InvariantCulture,
             $"SGD(momentum 0), lr from {start:G3} to {end:G3} over {steps} steps ({epochs} epochs of batch " +
                 $"{config.BatchSize})");
-        var run = new RangeTestRun(history.StepLearningRate.ToArray(), history.StepLoss.ToArray(), history.Diverged, settings,
-            clock.Elapsed.TotalSeconds);
+        var run = new RangeTestRun(history.StepLearningRate.ToArray(), history.StepLoss.ToArray(), history.Diverged,
+            settings, clock.Elapsed.TotalSeconds);
         log?.WriteLine($"    range test: {run.Loss.Length} of {steps} steps" +
                        (run.Diverged ? $", diverged at lr {run.LearningRate[^1]:G3}" : "") + $" ({run.Seconds:F1} s)");
         return run;
@@ -219,7 +224,8 @@ public static class ScheduleRuns
     {
         if (!(start > 0) || !(end > 0) || double.IsInfinity(start) || double.IsInfinity(end) || !(start < end))
             throw new ArgumentException(
-                $"LR range test: expected finite rates 0 < start < end, got start {start} and end {end}. The lecture sweeps " +
+                $"LR range test: expected finite rates 0 < start < end, got start {start} and end {end}. " +
+                "The lecture sweeps " +
                 "from 1e-8 to 10.", nameof(start));
     }
 

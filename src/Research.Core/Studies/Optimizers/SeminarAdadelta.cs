@@ -27,8 +27,8 @@ public sealed class SeminarAdadelta : HandWrittenOptimizer
     /// <param name="eps">ε &gt; 0 inside both roots (default 1e-6, assumed).</param>
     /// <param name="label">The label in reports.</param>
     /// <exception cref="ArgumentException">lr or ε not finite and positive, or γ outside [0, 1).</exception>
-    public SeminarAdadelta(IEnumerable<Parameter> parameters, double learningRate, double gamma = 0.1, double eps = 1e-6,
-        string label = "seminar Adadelta")
+    public SeminarAdadelta(IEnumerable<Parameter> parameters, double learningRate, double gamma = 0.1,
+        double eps = 1e-6, string label = "seminar Adadelta")
         : base(label, parameters, learningRate)
     {
         Gamma = InUnitInterval("gamma", gamma);

@@ -133,11 +133,13 @@ public sealed class TestFunction
         ArgumentNullException.ThrowIfNull(xs);
         ArgumentNullException.ThrowIfNull(ys);
         if (xs.Length != ys.Length)
-            throw new ArgumentException($"{Key}: expected as many y as x values, got {xs.Length} and {ys.Length}.", nameof(ys));
+            throw new ArgumentException($"{Key}: expected as many y as x values, got {xs.Length} and {ys.Length}.",
+                nameof(ys));
         TorchNative.EnsureLoaded();
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
-        return _function(torch.tensor(xs, ScalarType.Float64), torch.tensor(ys, ScalarType.Float64)).data<double>().ToArray();
+        var values = _function(torch.tensor(xs, ScalarType.Float64), torch.tensor(ys, ScalarType.Float64));
+        return values.data<double>().ToArray();
     }
 
     /// <summary>∇f at one point by autograd, in float64.</summary>
@@ -152,10 +154,10 @@ public sealed class TestFunction
     {
         TorchNative.EnsureLoaded();
         using var scope = torch.NewDisposeScope();
-        var p = torch.tensor(points.SelectMany(q => new[] { q.X, q.Y }).ToArray(), [points.Count, 2], ScalarType.Float64);
-        var g = BatchGradient(p);
-        var flat = g.data<double>().ToArray();
-        return Enumerable.Range(0, points.Count).Select(i => (flat[2 * i], flat[2 * i + 1])).ToArray();
+        var flat = points.SelectMany(q => new[] { q.X, q.Y }).ToArray();
+        var p = torch.tensor(flat, [points.Count, 2], ScalarType.Float64);
+        var g = BatchGradient(p).data<double>().ToArray();
+        return Enumerable.Range(0, points.Count).Select(i => (g[2 * i], g[2 * i + 1])).ToArray();
     }
 
     /// <summary>∇f of each row (x, y) of <paramref name="points"/> [n, 2] by autograd: f is element-wise,
@@ -181,7 +183,8 @@ public sealed class TestFunction
 
     /// <summary>∇f on an n × n grid over the rectangle, by autograd or by the notes' central differences.</summary>
     /// <param name="n">Points per axis, ≥ 2.</param>
-    /// <param name="source">Autograd, or central differences with step h = <see cref="CentralDifference.NotesStep"/>.</param>
+    /// <param name="source">Autograd, or central differences with step
+    /// h = <see cref="CentralDifference.NotesStep"/>.</param>
     public GradientField GradientGrid(int n, GradientSource source)
     {
         var (xs, ys) = Axes(n);
@@ -241,7 +244,8 @@ public sealed class TestFunction
         }
         var grad = BatchGradient(p);
         var hess = Hessian(p);
-        double[] pv = p.data<double>().ToArray(), gv = grad.data<double>().ToArray(), hv = hess.data<double>().ToArray();
+        double[] pv = p.data<double>().ToArray(), gv = grad.data<double>().ToArray();
+        double[] hv = hess.data<double>().ToArray();
         var found = new List<StationaryPoint>();
         for (int k = 0; k < pv.Length / 2; k++)
         {
@@ -250,7 +254,8 @@ public sealed class TestFunction
             if (x < XRange.Min || x > XRange.Max || y < YRange.Min || y > YRange.Max) continue;
             double f = Value(x, y);
             double a = hv[4 * k], b = 0.5 * (hv[4 * k + 1] + hv[4 * k + 2]), d = hv[4 * k + 3];
-            bool stationary = Math.Sqrt(gv[2 * k] * gv[2 * k] + gv[2 * k + 1] * gv[2 * k + 1]) <= 1e-9 * (1 + Math.Abs(f));
+            double gradientNorm = Math.Sqrt(gv[2 * k] * gv[2 * k] + gv[2 * k + 1] * gv[2 * k + 1]);
+            bool stationary = gradientNorm <= 1e-9 * (1 + Math.Abs(f));
             if (!stationary || !(a > 0 && a * d - b * b > 0)) continue;
             if (found.Any(q => Math.Abs(q.X - x) <= 1e-6 && Math.Abs(q.Y - y) <= 1e-6)) continue;
             found.Add(new StationaryPoint(x, y, f, "minimum"));
@@ -267,7 +272,8 @@ public sealed class TestFunction
         {
             var step = torch.zeros_like(points);
             step[.., axis] = (points[.., axis].abs() + 1) * 1e-5;
-            columns[axis] = (BatchGradient(points + step) - BatchGradient(points - step)) / (2 * step[.., axis].unsqueeze(1));
+            var difference = BatchGradient(points + step) - BatchGradient(points - step);
+            columns[axis] = difference / (2 * step[.., axis].unsqueeze(1));
         }
         return torch.stack(columns, 2);
     }

@@ -74,7 +74,8 @@ public static class TestFunctions
             "− x + xy³)²",
             "Beale, 1958 (as in Jamil and Yang, A literature survey of benchmark functions, 2013): flat plateaus, " +
                 "steep walls",
-            (x, y) => (1.5 - x + x * y).square() + (2.25 - x + x * y * y).square() + (2.625 - x + x * y * y * y).square(),
+            (x, y) => (1.5 - x + x * y).square() + (2.25 - x + x * y * y).square()
+                + (2.625 - x + x * y * y * y).square(),
             (1.0, 1.5), (-4.5, 4.5), (-4.5, 4.5))),
     };
 
@@ -94,6 +95,7 @@ public static class TestFunctions
         foreach (var kind in Kinds)
             if (string.Equals(Of(kind).Key, key?.Trim(), StringComparison.OrdinalIgnoreCase)) return kind;
         throw new ArgumentException(
-            $"test function: expected one of {string.Join(", ", Kinds.Select(k => Of(k).Key))}, got '{key}'.", nameof(key));
+            $"test function: expected one of {string.Join(", ", Kinds.Select(k => Of(k).Key))}, got '{key}'.",
+            nameof(key));
     }
 }

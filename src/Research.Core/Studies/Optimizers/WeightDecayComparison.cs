@@ -45,7 +45,8 @@ public static class WeightDecayComparison
         int threads = 1)
     {
         if (!(lambda > 0) || double.IsInfinity(lambda))
-            throw new ArgumentException($"weight decay: lambda: expected a finite value > 0, got {lambda}.", nameof(lambda));
+            throw new ArgumentException($"weight decay: lambda: expected a finite value > 0, got {lambda}.",
+                nameof(lambda));
         using var _ = new IntraOpThreads(threads);
         var penalised = new TestFunction("shifted-quadratic+L2", $"{Problem.Formula} + (λ/2)(x² + y²), λ = {lambda}",
             Problem.Source, (x, y) => Problem.Evaluate(x, y) + lambda / 2 * (x.square() + y.square()),
