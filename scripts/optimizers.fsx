@@ -19,7 +19,10 @@ let quick = OptimizersStudy.defaults Tier.Quick
 let options = if Research.small then OptimizersStudy.small else quick
 
 let settings =
-    { RunSettings.Default with Seed = 0L; OutputRoot = CommandLine.defaultOutputRoot (); BrowserCheck = not Research.small }
+    { RunSettings.Default with
+        Seed = 0L
+        OutputRoot = CommandLine.defaultOutputRoot ()
+        BrowserCheck = not Research.small }
 
 match Runner.run settings (Study.prepare Tier.Quick options OptimizersStudy.study) with
 | Ok result ->

@@ -60,7 +60,8 @@ let variants =
             use p = parameter [| 0.0; 0.0; 0.0 |]
             use opt = new SeminarAdagrad([ p ], 0.1, 1e-8)
             stepWith opt p [| 3.0; -4.0; 1e-6 |]
-            let first = [| -0.1 * 3.0 / sqrt (9.0 + 1e-8); 0.1 * 4.0 / sqrt (16.0 + 1e-8); -0.1 * 1e-6 / sqrt (1e-12 + 1e-8) |]
+            let first =
+                [| -0.1 * 3.0 / sqrt (9.0 + 1e-8); 0.1 * 4.0 / sqrt (16.0 + 1e-8); -0.1 * 1e-6 / sqrt (1e-12 + 1e-8) |]
             expectValues (values p) first "after step 1"
             Expect.isLessThan (abs (values p).[2]) 0.0011 "the 1e-6 gradient moves ≈ lr/100, not lr (PyTorch: √G + ε)"
             use q = parameter [| 0.0; 0.0; 0.0 |]
@@ -100,16 +101,20 @@ let variants =
             stepWith opt p [| 2.0; -1.0 |]
             // m2 = (0.9·g + 0.1·g)/(1 − 0.9²) = g/0.19; v2 = (0.999·g² + 0.001·g²)/(1 − 0.999²) = g²/0.001999
             let m2, v2 = 2.0 / (1.0 - 0.81), 4.0 / (1.0 - 0.999 * 0.999)
-            Expect.floatClose { absolute = 0.0; relative = 1e-14 } (opt.GetState(p, "exp_avg_sq").[0].item<float>()) v2 "stored v"
-            Expect.floatClose { absolute = 0.0; relative = 1e-13 } (before.[0] - (values p).[0]) (0.1 * m2 / (sqrt v2 + 1e-8)) "step 2"
+            let stored = opt.GetState(p, "exp_avg_sq").[0].item<float>()
+            Expect.floatClose { absolute = 0.0; relative = 1e-14 } stored v2 "stored v"
+            let step = before.[0] - (values p).[0]
+            Expect.floatClose { absolute = 0.0; relative = 1e-13 } step (0.1 * m2 / (sqrt v2 + 1e-8)) "step 2"
             Expect.isLessThan (0.1 * m2 / sqrt v2) (0.25 * 0.1) "the second step is under a quarter of lr"
             use torchAdam = new Adam([ p ], 0.1)
             Expect.equal torchAdam.Name "Adam" "PyTorch's Adam keeps m and v uncorrected (see OptimizerTests)"
 
         testCase "a learning rate ≤ 0 or a momentum outside [0, 1) is refused, naming the value" <| fun () ->
             use p = parameter [| 0.0 |]
-            Check.throws<ArgumentException> (fun () -> new SeminarAdam([ p ], 0.0) |> ignore) |> Check.messageHas [ "lr"; "got 0" ]
-            Check.throws<ArgumentException> (fun () -> new HeavyBallMomentum([ p ], -1.0) |> ignore) |> Check.messageHas [ "got -1" ]
+            Check.throws<ArgumentException> (fun () -> new SeminarAdam([ p ], 0.0) |> ignore)
+            |> Check.messageHas [ "lr"; "got 0" ]
+            Check.throws<ArgumentException> (fun () -> new HeavyBallMomentum([ p ], -1.0) |> ignore)
+            |> Check.messageHas [ "got -1" ]
             Check.throws<ArgumentException> (fun () -> new HeavyBallMomentum([ p ], 0.1, 1.0) |> ignore)
             |> Check.messageHas [ "momentum"; "got 1" ]
             Check.throws<ArgumentException> (fun () -> OptimizerRecipe("x", UpdateRule.Adam, -0.1) |> ignore)
@@ -123,17 +128,21 @@ let private closedForm (kind: TestFunctionKind) (x: float) (y: float) : float * 
     match kind with
     | TestFunctionKind.SeminarSaddle -> x / 5.0, -y / 5.0
     | TestFunctionKind.SeminarSine -> (2.0 * x * sin x + x * x * cos x) / 10.0, (2.0 * y * cos y - y * y * sin y) / 10.0
-    | TestFunctionKind.SeminarSineAsTitled -> (2.0 * x * sin x + x * x * cos x) / 10.0, (2.0 * y * sin y + y * y * cos y) / 10.0
+    | TestFunctionKind.SeminarSineAsTitled ->
+        (2.0 * x * sin x + x * x * cos x) / 10.0, (2.0 * y * sin y + y * y * cos y) / 10.0
     | TestFunctionKind.SeminarSineSquared ->
-        (2.0 * x * sin (x * x) + 2.0 * x ** 3.0 * cos (x * x)) / 10.0, (2.0 * y * cos (y * y) - 2.0 * y ** 3.0 * sin (y * y)) / 10.0
+        (2.0 * x * sin (x * x) + 2.0 * x ** 3.0 * cos (x * x)) / 10.0,
+        (2.0 * y * cos (y * y) - 2.0 * y ** 3.0 * sin (y * y)) / 10.0
     | TestFunctionKind.SeminarSineSquaredAsTitled ->
-        (2.0 * x * sin (x * x) + 2.0 * x ** 3.0 * cos (x * x)) / 10.0, (2.0 * y * sin (y * y) + 2.0 * y ** 3.0 * cos (y * y)) / 10.0
+        (2.0 * x * sin (x * x) + 2.0 * x ** 3.0 * cos (x * x)) / 10.0,
+        (2.0 * y * sin (y * y) + 2.0 * y ** 3.0 * cos (y * y)) / 10.0
     | TestFunctionKind.Sphere -> 2.0 * x, 2.0 * y
     | TestFunctionKind.ElongatedQuadratic -> x / 10.0, 2.0 * y
     | TestFunctionKind.Rosenbrock -> -2.0 * (1.0 - x) - 400.0 * x * (y - x * x), 200.0 * (y - x * x)
     | TestFunctionKind.Beale ->
         let a, b, c = 1.5 - x + x * y, 2.25 - x + x * y * y, 2.625 - x + x * y ** 3.0
-        2.0 * (a * (y - 1.0) + b * (y * y - 1.0) + c * (y ** 3.0 - 1.0)), 2.0 * (a * x + b * 2.0 * x * y + c * 3.0 * x * y * y)
+        2.0 * (a * (y - 1.0) + b * (y * y - 1.0) + c * (y ** 3.0 - 1.0)),
+        2.0 * (a * x + b * 2.0 * x * y + c * 3.0 * x * y * y)
     | k -> failwith $"no closed form for {k}"
 
 let private points = [ 8.0, 0.1; -7.0, 2.0; 1.3, -0.7; -1.2, 1.0; 0.25, 2.5 ]
@@ -169,7 +178,8 @@ let harness =
 
         testCase "a run with central differences sees exactly the numerical gradient and f's own value" <| fun () ->
             let q = TestFunctions.Of TestFunctionKind.ElongatedQuadratic
-            let t = FunctionRuns.Run(q, OptimizerRecipe("SGD", UpdateRule.Sgd, 1.0), PlanePoint(-7.0, 2.0), 1, GradientSource.CentralDifference)
+            let sgd = OptimizerRecipe("SGD", UpdateRule.Sgd, 1.0)
+            let t = FunctionRuns.Run(q, sgd, PlanePoint(-7.0, 2.0), 1, GradientSource.CentralDifference)
             let struct (cx, cy) = CentralDifference.Gradient(q, -7.0, 2.0)
             Expect.equal (t.X.[1], t.Y.[1]) (-7.0 - cx, 2.0 - cy) "p1 = p0 − 1·g_cd, bit for bit"
             Expect.equal t.F.[0] (q.Value(-7.0, 2.0)) "the recorded f is f"
@@ -180,12 +190,14 @@ let harness =
             Expect.equal (t.Steps, t.X.Length, t.F.Length, t.Diverged) (20, 21, 21, false) "20 steps, 21 points"
             for k in 0 .. 20 do
                 Expect.floatClose { absolute = 0.0; relative = 1e-13 } t.X.[k] (8.0 * 0.8 ** float k) $"x_{k}"
-                Expect.floatClose { absolute = 0.0; relative = 1e-12 } t.F.[k] (t.X.[k] ** 2.0 + t.Y.[k] ** 2.0) $"f_{k}"
+                let f = t.X.[k] ** 2.0 + t.Y.[k] ** 2.0
+                Expect.floatClose { absolute = 0.0; relative = 1e-12 } t.F.[k] f $"f_{k}"
 
         testCase "the heavy ball and PyTorch's SGD momentum give one path at a constant rate (1e-12)" <| fun () ->
             let q = TestFunctions.Of TestFunctionKind.ElongatedQuadratic
-            let a = FunctionRuns.Run(q, OptimizerRecipe("notes Momentum", UpdateRule.HeavyBall, 0.1, 0.95), q.Start, 300)
-            let b = FunctionRuns.Run(q, OptimizerRecipe("SGD momentum", UpdateRule.Momentum, 0.1, 0.95), q.Start, 300)
+            let run label rule = FunctionRuns.Run(q, OptimizerRecipe(label, rule, 0.1, 0.95), q.Start, 300)
+            let a = run "notes Momentum" UpdateRule.HeavyBall
+            let b = run "SGD momentum" UpdateRule.Momentum
             let gap = Array.map2 (fun u v -> abs (u - v)) (Array.append a.X a.Y) (Array.append b.X b.Y) |> Array.max
             Expect.isLessThan gap 1e-12 "max coordinate difference"
 
@@ -203,7 +215,8 @@ let harness =
                 let struct (dx, dy) = sine.Gradient(m.X, m.Y)
                 Expect.isLessThan (sqrt (dx * dx + dy * dy)) 1e-8 $"∇f vanishes at ({m.X}, {m.Y})"
                 Expect.isLessThan m.F (sine.Value(m.X + 1e-3, m.Y) |> min (sine.Value(m.X, m.Y - 1e-3))) "a minimum"
-            Expect.equal [ for p in (TestFunctions.Of TestFunctionKind.SeminarSaddle).ReferencePoints -> p.Kind ] [ "saddle" ]
+            let saddle = TestFunctions.Of TestFunctionKind.SeminarSaddle
+            Expect.equal [ for p in saddle.ReferencePoints -> p.Kind ] [ "saddle" ]
                 "the saddle has no minimum; its stationary point is declared"
 
         testCase "a divergent run stops at the first non-finite f and is marked; others are unaffected" <| fun () ->
@@ -226,13 +239,17 @@ let harness =
             Check.throws<ArgumentException> (fun () -> TestFunctions.Parse "rosenbrok" |> ignore)
             |> Check.messageHas [ "rosenbrock"; "got 'rosenbrok'" ]
 
-        testCase "for SGD, L2 in the loss and weight_decay give one path (1e-12); Adam's L2 differs from AdamW" <| fun () ->
+        testCase "for SGD, L2 in the loss and weight_decay give one path; Adam's L2 differs from AdamW" <| fun () ->
             let runs = WeightDecayComparison.Run(0.1, 0.5, 0.1, 200)
             let path o f = (runs |> Seq.find (fun r -> r.Optimizer = o && r.Form = f)).Path
-            let gap (a: Trajectory) (b: Trajectory) = Array.map2 (fun u v -> abs (u - v)) (Array.append a.X a.Y) (Array.append b.X b.Y) |> Array.max
-            Expect.isLessThan (gap (path "SGD" DecayForm.L2InLoss) (path "SGD" DecayForm.WeightDecay)) 1e-12 "SGD"
-            Expect.isLessThan (gap (path "Adam" DecayForm.L2InLoss) (path "Adam" DecayForm.WeightDecay)) 1e-12 "Adam's two L2 forms"
-            Expect.isGreaterThan (gap (path "Adam" DecayForm.WeightDecay) (path "AdamW" DecayForm.Decoupled)) 1e-3 "Adam vs AdamW"
+            let gap (a: Trajectory) (b: Trajectory) =
+                Array.map2 (fun u v -> abs (u - v)) (Array.append a.X a.Y) (Array.append b.X b.Y) |> Array.max
+            let between (o1, f1) (o2, f2) = gap (path o1 f1) (path o2 f2)
+            Expect.isLessThan (between ("SGD", DecayForm.L2InLoss) ("SGD", DecayForm.WeightDecay)) 1e-12 "SGD"
+            Expect.isLessThan (between ("Adam", DecayForm.L2InLoss) ("Adam", DecayForm.WeightDecay)) 1e-12
+                "Adam's two L2 forms"
+            Expect.isGreaterThan (between ("Adam", DecayForm.WeightDecay) ("AdamW", DecayForm.Decoupled)) 1e-3
+                "Adam vs AdamW"
     ]
 
 let private small = lazy (fst (TestData.trainingSplit 640), (TestData.generated 200 9))
@@ -240,15 +257,16 @@ let private small = lazy (fst (TestData.trainingSplit 640), (TestData.generated 
 [<Tests>]
 let training =
     testSequenced <| testList "Studies.Optimizers.training" [
-        testCase "sequential protocol: its first optimizer is the fresh run; later ones start where it stopped" <| fun () ->
+        testCase "sequential protocol: the first optimizer's run is the fresh one; later ones continue it" <| fun () ->
             let train, test = small.Value
             let config = MnistComparisonConfig(Networks = [| SeminarNetwork.Mlp |], Epochs = 1, Seeds = [| 3L |])
             let runs = MnistComparison.Run(config, train, test)
             let find p o = runs |> Seq.find (fun r -> r.Protocol = p && r.Optimizer = o)
             Expect.equal runs.Count 8 "4 optimizers × 2 protocols"
-            Expect.equal (find TrainingProtocol.Sequential "Adam").Curves.StepLoss (find TrainingProtocol.Fresh "Adam").Curves.StepLoss
-                "Adam first: identical"
-            let seq, fresh = (find TrainingProtocol.Sequential "Adagrad").Curves, (find TrainingProtocol.Fresh "Adagrad").Curves
+            let curves p o = (find p o).Curves
+            let adam p = (curves p "Adam").StepLoss
+            Expect.equal (adam TrainingProtocol.Sequential) (adam TrainingProtocol.Fresh) "Adam first: identical"
+            let seq, fresh = curves TrainingProtocol.Sequential "Adagrad", curves TrainingProtocol.Fresh "Adagrad"
             Expect.isLessThan seq.StepLoss.[0] fresh.StepLoss.[0] "sequential Adagrad starts from Adam's trained model"
             Expect.equal (find TrainingProtocol.Sequential "SGD(0.01)").Position 3 "position in the sequence"
 
@@ -257,16 +275,20 @@ let training =
             let config =
                 MnistComparisonConfig(Networks = [| SeminarNetwork.Mlp |], Epochs = 2, Seeds = [| 4L |],
                     Protocols = [| TrainingProtocol.Fresh |],
-                    Optimizers = [| MnistOptimizer("SGD(1e6)", OptimizerKind.SGD, 1e6); MnistOptimizer("Adam", OptimizerKind.Adam, 1e-3) |])
+                    Optimizers =
+                        [| MnistOptimizer("SGD(1e6)", OptimizerKind.SGD, 1e6)
+                           MnistOptimizer("Adam", OptimizerKind.Adam, 1e-3) |])
             let runs = MnistComparison.Run(config, train, test)
             Expect.isTrue runs.[0].Curves.Diverged "SGD at lr 1e6 diverges"
-            Expect.isFalse (Double.IsFinite runs.[0].Curves.StepLoss.[runs.[0].Curves.StepLoss.Length - 1]) "its last loss is not finite"
+            let losses = runs.[0].Curves.StepLoss
+            Expect.isFalse (Double.IsFinite losses.[losses.Length - 1]) "its last loss is not finite"
             Expect.isFalse runs.[1].Curves.Diverged "Adam is unaffected"
             Expect.equal runs.[1].Curves.EpochTrainLoss.Length 2 "Adam trains both epochs"
 
-        testCase "CyclicLR gives the lecture's SGD a momentum cycling 0.9 → 0.8; without cycling it stays 0" <| fun () ->
+        testCase "CyclicLR gives the lecture's SGD a momentum cycling 0.9 → 0.8; without, it stays 0" <| fun () ->
             let train, test = small.Value
-            let config = ScheduleConfig(Epochs = 2, BatchSize = 64, CyclicBaseLearningRate = 1e-3, CyclicMaxLearningRate = 1e-1)
+            let config =
+                ScheduleConfig(Epochs = 2, BatchSize = 64, CyclicBaseLearningRate = 1e-3, CyclicMaxLearningRate = 1e-1)
             let cyc = ScheduleRuns.Run(config, ScheduleKind.CyclicLR, 1L, train, test)
             Expect.floatClose close cyc.StepMomentum.[0] 0.9 "momentum 0.9 at base_lr"
             Expect.floatClose { absolute = 1e-12; relative = 0.0 } (Array.min cyc.StepMomentum) 0.8 "0.8 at max_lr \
@@ -287,5 +309,6 @@ let training =
                 steps)"
             Check.throws<ArgumentException> (fun () -> ScheduleRuns.RangeTest(config, 1.0, 1.0, 2, 2L, train) |> ignore)
             |> Check.messageHas [ "0 < start < end"; "start 1 and end 1" ]
-            Check.throws<ArgumentException> (fun () -> ScheduleRuns.CheckRange(10.0, 1e-8)) |> Check.messageHas [ "start 10" ]
+            Check.throws<ArgumentException> (fun () -> ScheduleRuns.CheckRange(10.0, 1e-8))
+            |> Check.messageHas [ "start 10" ]
     ]

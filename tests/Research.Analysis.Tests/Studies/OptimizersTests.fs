@@ -18,9 +18,11 @@ let private tempDir (prefix: string) =
     d
 
 let private path (xs: float[]) (ys: float[]) =
-    Trajectory("test", "test", GradientSource.Autograd, xs, ys, Array.zeroCreate xs.Length, false, Nullable(), xs.Length - 1, 0.0)
+    Trajectory("test", "test", GradientSource.Autograd, xs, ys, Array.zeroCreate xs.Length, false, Nullable(),
+               xs.Length - 1, 0.0)
 
-let private field (xs: float[]) (ys: float[]) (dx: float[][]) (dy: float[][]) = GradientField(xs, ys, dx, dy, GradientSource.Autograd)
+let private field (xs: float[]) (ys: float[]) (dx: float[][]) (dy: float[][]) =
+    GradientField(xs, ys, dx, dy, GradientSource.Autograd)
 
 [<Tests>]
 let measures =
@@ -36,8 +38,10 @@ let measures =
                 increase"
             Expect.equal (Paths.overshoot 0.0 [| 8.0; 3.0; -2.0; -1.0; 0.5 |]) 2.0 "from the right, reaching −2"
             Expect.equal (Paths.overshoot 0.0 [| -8.0; -3.0; -1.0 |]) 0.0 "never crosses"
-            Expect.equal (Paths.travelAfter 1 (path [| 0.0; 3.0; 3.0; 6.0 |] [| 0.0; 4.0; 8.0; 12.0 |])) 9.0 "4 + 5 after step 1"
-            Expect.floatClose Accuracy.high (Paths.relativeGap (path [| 1.0 |] [| 0.0 |]) (path [| 1.5 |] [| 0.0 |])) (0.5 / 2.5) "|Δ|/(1 + max)"
+            let zigzag = path [| 0.0; 3.0; 3.0; 6.0 |] [| 0.0; 4.0; 8.0; 12.0 |]
+            Expect.equal (Paths.travelAfter 1 zigzag) 9.0 "4 + 5 after step 1"
+            let gap = Paths.relativeGap (path [| 1.0 |] [| 0.0 |]) (path [| 1.5 |] [| 0.0 |])
+            Expect.floatClose Accuracy.high gap (0.5 / 2.5) "|Δ|/(1 + max)"
             let refs = [| StationaryPoint(0.0, 0.0, 0.0, "minimum"); StationaryPoint(3.0, 4.0, -1.0, "minimum") |]
             Expect.equal (Paths.distances refs (path [| 3.0; 0.0 |] [| 3.0; 1.0 |])) [| 1.0; 1.0 |] "to the nearest \
                 of two minima"
@@ -46,7 +50,8 @@ let measures =
 
         testCase "the angle between −∇f and the direction to the target" <| fun () ->
             // at (1, 0): −∇f = (−1, 0) points at (0, 0): 0°; at (0, 1): −∇f = (1, 0) is perpendicular: 90°
-            let f = field [| 0.0; 1.0 |] [| 0.0; 1.0 |] [| [| 0.0; 1.0 |]; [| -1.0; 0.0 |] |] [| [| 0.0; 0.0 |]; [| 0.0; 0.0 |] |]
+            let zero = [| [| 0.0; 0.0 |]; [| 0.0; 0.0 |] |]
+            let f = field [| 0.0; 1.0 |] [| 0.0; 1.0 |] [| [| 0.0; 1.0 |]; [| -1.0; 0.0 |] |] zero
             let a = GradientDirection.angles f (0.0, 0.0)
             Expect.isTrue (Double.IsNaN a.[0].[0]) "undefined at the target"
             Expect.floatClose Accuracy.high a.[0].[1] 0.0 "pointing at it"
@@ -55,7 +60,8 @@ let measures =
                 exceeds 10°"
 
         testCase "spread over seeds pooled over epochs, late decrease, windows" <| fun () ->
-            Expect.floatClose Accuracy.high (MnistMeasures.pooledSpread [| [| 1.0; 2.0 |]; [| 3.0; 4.0 |] |]) (sqrt 2.0) "variance 2 at each epoch"
+            let spread = MnistMeasures.pooledSpread [| [| 1.0; 2.0 |]; [| 3.0; 4.0 |] |]
+            Expect.floatClose Accuracy.high spread (sqrt 2.0) "variance 2 at each epoch"
             Expect.isTrue (Double.IsNaN (MnistMeasures.pooledSpread [| [| 1.0 |] |])) "one seed has no spread"
             let loss = [| 4.0; 4.0; 4.0; 4.0; 2.0; 2.0; 1.0; 1.0 |]
             Expect.floatClose Accuracy.high (MnistMeasures.lateDecrease loss) 0.5 "1 − mean(1, 1)/mean(2, 2)"
@@ -63,10 +69,14 @@ let measures =
                 shorter)"
 
         testCase "the range test's smoothing and both suggestions" <| fun () ->
-            Expect.sequenceEqual (RangeTest.smooth 0.5 [| 2.0; 4.0; nan; 1.0 |]) [| 2.0; 2.5 / 0.75 |] "bias-corrected EMA over the finite prefix"
+            Expect.sequenceEqual (RangeTest.smooth 0.5 [| 2.0; 4.0; nan; 1.0 |]) [| 2.0; 2.5 / 0.75 |]
+                "bias-corrected EMA over the finite prefix"
             // lr from 1e-6 to 1e1 over 700 steps; the loss falls steepest at 1e-3 and is lowest at 1e-1
             let lr = Array.init 701 (fun t -> 1e-6 * 10.0 ** (float t / 100.0))
-            let loss = lr |> Array.map (fun r -> let l = log10 r in 2.0 - 1.5 / (1.0 + exp (-3.0 * (l + 3.0))) + (if l > -1.0 then 5.0 * (l + 1.0) ** 2.0 else 0.0))
+            let curve (r: float) =
+                let l = log10 r
+                2.0 - 1.5 / (1.0 + exp (-3.0 * (l + 3.0))) + (if l > -1.0 then 5.0 * (l + 1.0) ** 2.0 else 0.0)
+            let loss = lr |> Array.map curve
             let s = RangeTest.suggest 0.05 (RangeTestRun(lr, loss, false, "synthetic", 0.0))
             Expect.floatClose { absolute = 0.0; relative = 0.15 } s.ArgminLr 0.1 "argmin near 1e-1 (smoothing lags a \
                 little)"
@@ -75,7 +85,8 @@ let measures =
             Expect.isLessThan s.OnsetLr s.SteepestLr "the onset comes before the steepest descent"
             Expect.floatClose { absolute = 0.0; relative = 0.5 } s.SteepestLr 1e-3 "steepest descent near 1e-3"
             Expect.floatClose Accuracy.high s.RobustMin (s.RobustMax / 4.0) "min = max/4"
-            Check.throws<ArgumentException> (fun () -> RangeTest.suggest 0.05 (RangeTestRun([| 1.0 |], [| nan |], true, "x", 0.0)) |> ignore)
+            let diverged = RangeTestRun([| 1.0 |], [| nan |], true, "x", 0.0)
+            Check.throws<ArgumentException> (fun () -> RangeTest.suggest 0.05 diverged |> ignore)
             |> Check.messageHas [ "at least 10 finite losses, got 0" ]
     ]
 
@@ -91,12 +102,14 @@ let fastOptions : OptimizersOptions = OptimizersStudy.small
 let fastExpectations : Map<string, Verdict option> =
     let deterministic =
         [ "gradient-misses-minimum", Some Holds; "sgd-zigzags", Some Holds; "momentum-arrives-sooner", Some Refuted
-          "momentum-keeps-oscillating", Some Holds; "adagrad-no-oscillation", Some Holds; "momentum-overshoots-saddle", Some Holds
-          "central-difference-matches-autograd", Some Holds; "heavy-ball-equals-sgd-momentum", Some Holds
-          "seminar-adam-stalls", Some Holds; "sgd-l2-equals-weight-decay", Some Holds; "adam-l2-differs-from-adamw", Some Holds ]
+          "momentum-keeps-oscillating", Some Holds; "adagrad-no-oscillation", Some Holds
+          "momentum-overshoots-saddle", Some Holds; "central-difference-matches-autograd", Some Holds
+          "heavy-ball-equals-sgd-momentum", Some Holds; "seminar-adam-stalls", Some Holds
+          "sgd-l2-equals-weight-decay", Some Holds; "adam-l2-differs-from-adamw", Some Holds ]
     let data =
-        [ "mlp-adam-most-stable", Some Inconclusive; "mlp-adagrad-lower-loss", Some Holds; "cnn-adadelta-stalls", Some Refuted
-          "cnn-sgd-least-stable", Some Inconclusive; "sequential-changes-rankings", Some Holds
+        [ "mlp-adam-most-stable", Some Inconclusive; "mlp-adagrad-lower-loss", Some Holds
+          "cnn-adadelta-stalls", Some Refuted; "cnn-sgd-least-stable", Some Inconclusive
+          "sequential-changes-rankings", Some Holds
           "range-test-max-lr-near-1e-2", Some Refuted; "cyclic-last-not-best", Some Holds ]
     Map.ofList (deterministic @ (if realMnist.Value then data else [ for id, _ in data -> id, None ]))
 
@@ -105,7 +118,9 @@ let private fast =
     lazy
         (let data =
             if realMnist.Value then MnistData.load false (Mnist.DefaultDirectory())
-            else MnistData.standIn "generated blobs (MNIST not fetched)" (TestData.generated 1280 3) (TestData.generated 500 4)
+            else
+                MnistData.standIn "generated blobs (MNIST not fetched)" (TestData.generated 1280 3)
+                    (TestData.generated 500 4)
          let run = { RunSettings.Default with Seed = 1L; OutputRoot = tempDir "optimizers-fast"; BrowserCheck = false
                                               Mnist = Some(fun () -> data); Log = TextWriter.Null }
          Runner.run run (Study.prepare Tier.Quick fastOptions OptimizersStudy.study) |> Result.defaultWith failtest)
@@ -126,49 +141,50 @@ let private cli (args: string list) =
 [<Tests>]
 let study =
     testSequenced <| testList "Studies.Optimizers" [
-        testCase "the runner writes the report and its tables; divergent runs are marked and the others kept" <| fun () ->
+        testCase "the runner writes the report, its tables and the corrections; every file is hashed" <| fun () ->
             let r = fast.Value
             Expect.isTrue (File.Exists r.Report) "report.html"
             let tables = r.Tables |> List.map Path.GetFileName |> Set.ofList
-            for t in [ "claims.csv"; "mnist.csv"; "paths-notes-quadratic.csv"; "range-test.csv"; "schedules.csv"; "variants.csv"; "weight-decay.csv" ] do
+            for t in [ "claims.csv"; "mnist.csv"; "paths-notes-quadratic.csv"; "range-test.csv"; "schedules.csv"
+                       "variants.csv"; "weight-decay.csv" ] do
                 Expect.isTrue (tables.Contains t) $"{t} written"
             let html = File.ReadAllText r.Report
-            for needle in [ "Where the notebooks were wrong"; "sequential"; "cycle_momentum"; "seminar Adam"; "Methods and provenance"
-                            "random stream optimizers" ] do
+            for needle in [ "Where the notebooks were wrong"; "sequential"; "cycle_momentum"; "seminar Adam"
+                            "Methods and provenance"; "random stream optimizers" ] do
                 Expect.stringContains html needle $"report mentions {needle}"
             let notes = File.ReadAllLines(Path.Combine(r.Directory, "paths-notes-quadratic.csv"))
             Expect.equal notes.Length (1 + 13 + 3 + 3) "13 seminar/PyTorch runs, 3 notes runs, 3 central-difference \
                 repeats"
             Expect.isEmpty (Runner.verify r.Directory) "every file matches its recorded hash"
 
-        testCase "a divergent 2-D run is marked diverged in the report; the other optimizers' rows are there" <| fun () ->
-            let dir = tempDir "optimizers-diverge"
+        testCase "a divergent 2-D run is marked diverged in the report; the other rows are kept" <| fun () ->
             let o = { fastOptions with Functions = [ TestFunctionKind.Rosenbrock ] }
-            let ctx = StudyContext(OptimizersStudy.Name, 2L, Tier.Quick, dir, [ "test functions and weight decay" ], TextWriter.Null,
-                                   lazy (failwith "no MNIST in this test"))
-            ctx.Step "test functions and weight decay"
             let result = OptimizersStudy.runFunction o ignore TestFunctionKind.Rosenbrock
             let diverged = result.Runs |> List.filter (fun r -> r.Path.Diverged)
             Expect.isNonEmpty diverged "GD at lr 0.1 diverges on Rosenbrock"
             Expect.equal result.Runs.Length 13 "every optimizer's run is kept"
             for r in diverged do
                 Expect.isLessThan r.Path.Steps r.Path.PlannedSteps $"{r.Recipe.Label} stopped early"
-            let table = OptimizersReport.blocks None { Functions = [ result ]; NotesField = None; Mnist = []; MnistEpochs = 1; WeightDecay = []
-                                                       Range = None; Schedules = []; Stream = fun _ -> 1L }
+            let evidence =
+                { Functions = [ result ]; NotesField = None; Mnist = []; MnistEpochs = 1; WeightDecay = []; Range = None
+                  Schedules = []; Stream = fun _ -> 1L }
+            let table = OptimizersReport.blocks None evidence
             let rows =
                 [ for b in table do
                     match b with
                     | Table t when t.CsvName = Some "paths-rosenbrock.csv" -> yield! t.Rows
                     | _ -> () ]
             Expect.equal rows.Length 13 "one row per optimizer"
-            Expect.equal (rows |> List.filter (fun row -> (List.last row).StartsWith "yes, at step") |> List.length) diverged.Length "marked"
+            let marked = rows |> List.filter (fun row -> (List.last row).StartsWith "yes, at step")
+            Expect.equal marked.Length diverged.Length "marked"
 
         testCase "the report opens in headless Chromium with every chart drawn and no console errors" <| fun () ->
             if (BrowserCheck.tryFindBrowser ()).IsNone then
                 if Environment.GetEnvironmentVariable "CI" = "true" then failtest "CI: .ci/run should have installed \
                     chromium"
                 skiptest "Chromium not installed"
-            let check = BrowserCheck.checkSized (1280, 9000) (Path.Combine(Path.GetTempPath(), $"shot-{Guid.NewGuid():N}.png")) fast.Value.Report
+            let shot = Path.Combine(Path.GetTempPath(), $"shot-{Guid.NewGuid():N}.png")
+            let check = BrowserCheck.checkSized (1280, 9000) shot fast.Value.Report
             Expect.equal check.ChartsDrawn check.Charts $"all {check.Charts} charts drawn"
             Expect.isGreaterThanOrEqual check.Charts 15 "3 functions × 3, quiver, weight decay, MNIST, regimes"
             Expect.isEmpty check.ConsoleErrors "no console errors"
@@ -194,7 +210,9 @@ let study =
             let facts o = (Study.prepare Tier.Quick o OptimizersStudy.study).Facts
             let id o = Runner.identity OptimizersStudy.Name (facts o) []
             Expect.notEqual (id fastOptions) (id { fastOptions with LearningRate = 0.05 }) "another lr, another folder"
-            Expect.notEqual (id (OptimizersStudy.defaults Tier.Quick)) (id (OptimizersStudy.defaults Tier.Full)) "tiers differ"
+            let tier t = id (OptimizersStudy.defaults t)
+            Expect.notEqual (tier Tier.Quick) (tier Tier.Full) "tiers differ"
             let names = [ for s in StudyRegistry.all -> s.Name ]
-            Expect.isGreaterThan (List.findIndex ((=) "optimizers") names) (List.findIndex ((=) "adam-vs-radam") names) "registry order"
+            let place name = List.findIndex ((=) name) names
+            Expect.isGreaterThan (place "optimizers") (place "adam-vs-radam") "registry order"
     ]

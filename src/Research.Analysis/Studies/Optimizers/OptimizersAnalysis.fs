@@ -59,7 +59,8 @@ module Paths =
     [<Literal>]
     let Tolerance = 1e-3
 
-    /// <summary>Distance from (x, y) to the nearest of the points (NaN when there are none or the point is not finite).</summary>
+    /// <summary>Distance from (x, y) to the nearest of the points (NaN when there are none or the point is not
+    /// finite).</summary>
     let nearest (references: StationaryPoint[]) (x: float) (y: float) : float =
         if references.Length = 0 || not (Double.IsFinite x && Double.IsFinite y) then nan
         else references |> Array.map (fun p -> sqrt ((x - p.X) ** 2.0 + (y - p.Y) ** 2.0)) |> Array.min
@@ -80,7 +81,10 @@ module Paths =
 
     /// <summary>The number of k with d_k &gt; d_(k−1) (both finite): 0 for a monotone approach.</summary>
     let increases (d: float[]) : int =
-        d |> Array.pairwise |> Array.filter (fun (a, b) -> Double.IsFinite a && Double.IsFinite b && b > a) |> Array.length
+        d
+        |> Array.pairwise
+        |> Array.filter (fun (a, b) -> Double.IsFinite a && Double.IsFinite b && b > a)
+        |> Array.length
 
     /// <summary>How far a coordinate goes past the centre to the side opposite its start:
     /// max(0, max_k s·(centre − c_k)) with s the sign of (start − centre).</summary>
@@ -118,8 +122,8 @@ module Paths =
 
     /// <summary>The total distance travelled after step <paramref name="after"/>.</summary>
     let travelAfter (after: int) (path: Trajectory) : float =
-        [| for k in after + 1 .. path.X.Length - 1 -> sqrt ((path.X.[k] - path.X.[k - 1]) ** 2.0 + (path.Y.[k] - path.Y.[k - 1]) ** 2.0) |]
-        |> Array.sum
+        let step k = sqrt ((path.X.[k] - path.X.[k - 1]) ** 2.0 + (path.Y.[k] - path.Y.[k - 1]) ** 2.0)
+        [| for k in after + 1 .. path.X.Length - 1 -> step k |] |> Array.sum
 
 /// <summary>The direction of −∇f on a grid compared with the direction to a minimum.</summary>
 [<RequireQualifiedAccess>]
@@ -147,10 +151,12 @@ module GradientDirection =
 module MnistMeasures =
 
     /// <summary>The runs of one network, protocol and optimizer, in seed order of the configuration.</summary>
-    let select (network: SeminarNetwork) (protocol: TrainingProtocol) (optimizer: string) (runs: MnistRun list) : MnistRun list =
+    let select (network: SeminarNetwork) (protocol: TrainingProtocol) (optimizer: string) (runs: MnistRun list)
+               : MnistRun list =
         runs |> List.filter (fun r -> r.Network = network && r.Protocol = protocol && r.Optimizer = optimizer)
 
-    /// <summary>Per-epoch training loss of a run, padded with NaN to <paramref name="epochs"/> (a diverged run is shorter).</summary>
+    /// <summary>Per-epoch training loss of a run, padded with NaN to <paramref name="epochs"/> (a diverged run is
+    /// shorter).</summary>
     let epochLoss (epochs: int) (run: MnistRun) : float[] =
         Array.init epochs (fun e -> if e < run.Curves.EpochTrainLoss.Length then run.Curves.EpochTrainLoss.[e] else nan)
 
@@ -167,7 +173,8 @@ module MnistMeasures =
             sqrt (Array.init epochs variance |> Array.average)
 
     /// <summary>The relative decrease of the loss late in training: 1 − mean(last quarter of the steps) /
-    /// mean(third quarter). Near 0: the loss has stopped decreasing. NaN when a quarter holds no finite value.</summary>
+    /// mean(third quarter). Near 0: the loss has stopped decreasing. NaN when a quarter holds no finite
+    /// value.</summary>
     let lateDecrease (stepLoss: float[]) : float =
         let n = stepLoss.Length
         let mean (a: int) (b: int) =
@@ -175,7 +182,8 @@ module MnistMeasures =
             if v.Length = 0 then nan else Array.average v
         if n < 4 then nan else 1.0 - mean (3 * n / 4) n / mean (n / 2) (3 * n / 4)
 
-    /// <summary>The mean loss over consecutive windows of <paramref name="window"/> steps (the last may be shorter).</summary>
+    /// <summary>The mean loss over consecutive windows of <paramref name="window"/> steps (the last may be
+    /// shorter).</summary>
     let windowMeans (window: int) (stepLoss: float[]) : float[] =
         stepLoss |> Array.chunkBySize (max 1 window) |> Array.map (fun c ->
             let v = c |> Array.filter Double.IsFinite

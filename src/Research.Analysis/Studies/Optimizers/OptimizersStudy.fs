@@ -115,7 +115,8 @@ module OptimizersStudy =
           LearningRate = 0.1
           Steps = 500
           Notes = { Sgd = 1000; Momentum = 1000; Adagrad = 10000 }
-          CentralDifferenceGroups = (if quick then [ PathGroup.Notes ] else [ PathGroup.Seminar; PathGroup.PyTorch; PathGroup.Notes ])
+          CentralDifferenceGroups =
+            if quick then [ PathGroup.Notes ] else [ PathGroup.Seminar; PathGroup.PyTorch; PathGroup.Notes ]
           CentralDifferenceCap = (if quick then Some 1000 else None)
           SurfacePoints = 61
           QuiverPoints = 21
@@ -158,15 +159,24 @@ module OptimizersStudy =
     let describe (o: OptimizersOptions) : (string * string) list =
         let m, s = o.Mnist, o.Schedules
         [ "test functions", String.Join(", ", o.Functions |> List.map (fun k -> (TestFunctions.Of k).Key))
-          "start", (match o.Start with Some p -> $"({inv p.X}, {inv p.Y}) for every function" | None -> "each function's own")
+          "start",
+          (match o.Start with
+           | Some p -> $"({inv p.X}, {inv p.Y}) for every function"
+           | None -> "each function's own")
           "seminar runs", $"lr {inv o.LearningRate}, {o.Steps} steps"
           "notes runs", $"SGD lr 0.95 {o.Notes.Sgd} steps; Momentum lr 0.1 μ 0.95 {o.Notes.Momentum} steps; AdaGrad \
               lr 1.5 ε 1e-7 {o.Notes.Adagrad} steps"
-          "central differences", $"""h = 1e-4 for the {String.Join(", ", o.CentralDifferenceGroups)} runs on x²/20 + y², {(match o.CentralDifferenceCap with Some c -> $"at most {c} steps" | None -> "every step")}"""
+          "central differences",
+          (let groups = String.Join(", ", o.CentralDifferenceGroups)
+           let steps = match o.CentralDifferenceCap with Some c -> $"at most {c} steps" | None -> "every step"
+           $"h = 1e-4 for the {groups} runs on x²/20 + y², {steps}")
           "figure grids", $"{o.SurfacePoints} × {o.SurfacePoints} (surfaces), {o.QuiverPoints} × {o.QuiverPoints} \
               (quiver)"
           "MNIST comparison",
-          $"""{String.Join(", ", m.Networks)}; Adam 1e-3, Adagrad 1e-2, Adadelta 1.0, SGD 0.01 (PyTorch's defaults otherwise); {m.Epochs} epochs, batch {m.BatchSize}, {m.Replicates} seeds, {examples m.TrainExamples} training and {examples m.TestExamples} test images; protocols fresh and sequential"""
+          (let networks = String.Join(", ", m.Networks)
+           $"{networks}; Adam 1e-3, Adagrad 1e-2, Adadelta 1.0, SGD 0.01 (PyTorch's defaults otherwise); \
+             {m.Epochs} epochs, batch {m.BatchSize}, {m.Replicates} seeds, {examples m.TrainExamples} training and \
+             {examples m.TestExamples} test images; protocols fresh and sequential")
           "regimes",
           $"ReLU MLP 784-64-10, {s.Epochs} epochs, batch {s.BatchSize}, {examples s.TrainExamples} training and \
               {examples s.TestExamples} test images; Adam 1e-2 with ReduceLROnPlateau (0.1, patience 1), StepLR (2, \
@@ -180,17 +190,23 @@ module OptimizersStudy =
     /// An exception's message without .NET's " (Parameter 'x')" suffix.
     let private messageOf (e: exn) = e.Message.Split(" (Parameter").[0]
 
-    let private positive (name: string) (v: int) = if v < 1 then Error $"--{name}: expected a whole number ≥ 1, got {v}" else Ok v
+    let private positive (name: string) (v: int) =
+        if v < 1 then Error $"--{name}: expected a whole number ≥ 1, got {v}" else Ok v
 
     let private parseStart (text: string) : Result<PlanePoint, string> =
-        match text.Split(',') |> Array.map (fun s -> Double.TryParse(s.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture)) with
+        let number (s: string) = Double.TryParse(s.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture)
+        match text.Split(',') |> Array.map number with
         | [| (true, x); (true, y) |] when Double.IsFinite x && Double.IsFinite y -> Ok(PlanePoint(x, y))
         | _ -> Error $"--start: expected two finite numbers x,y (e.g. --start=-1.2,1), got '{text}'"
 
     /// The C# check of a start (f must be finite there), as an Error naming the function.
     let private checkStart (kinds: TestFunctionKind list) (p: PlanePoint) : Result<PlanePoint, string> =
         kinds
-        |> List.tryPick (fun k -> try FunctionRuns.CheckStart(TestFunctions.Of k, p); None with :? ArgumentException as e -> Some(messageOf e))
+        |> List.tryPick (fun k ->
+            try
+                FunctionRuns.CheckStart(TestFunctions.Of k, p)
+                None
+            with :? ArgumentException as e -> Some(messageOf e))
         |> function Some m -> Error $"--start: {m}" | None -> Ok p
 
     /// Applies the command-line options to a tier's configuration.
@@ -235,10 +251,16 @@ module OptimizersStudy =
                                     Start = start
                                     LearningRate = lr
                                     Steps = steps
-                                    Mnist = { o.Mnist with Epochs = epochs; Replicates = replicates; TrainExamples = train o.Mnist.TrainExamples }
+                                    Mnist =
+                                        { o.Mnist with
+                                            Epochs = epochs
+                                            Replicates = replicates
+                                            TrainExamples = train o.Mnist.TrainExamples }
                                     Schedules =
                                         { o.Schedules with
-                                            RangeStart = rangeStart; RangeEnd = rangeEnd; TrainExamples = train o.Schedules.TrainExamples } }))))
+                                            RangeStart = rangeStart
+                                            RangeEnd = rangeEnd
+                                            TrainExamples = train o.Schedules.TrainExamples } }))))
 
     /// The seminar's hand-written optimizers (its GD is SGD itself) at its learning rate.
     let seminarRecipes (lr: float) : OptimizerRecipe list =
@@ -284,39 +306,52 @@ module OptimizersStudy =
                     yield { Group = group; Recipe = recipe
                             Path = FunctionRuns.Run(f, recipe, start, capped, GradientSource.CentralDifference) } ]
         let diverged = runs |> List.filter (fun r -> r.Path.Diverged) |> List.map (fun r -> r.Recipe.Label)
-        log $"""{f.Key}: {runs.Length} runs, {runs |> List.sumBy (fun r -> r.Path.Steps)} steps in {clock.Elapsed.TotalSeconds:F1} s; diverged: {(if diverged.IsEmpty then "none" else String.Join(", ", diverged))}"""
-        { Kind = kind; Function = f; References = Array.ofSeq f.ReferencePoints; Surface = f.Surface o.SurfacePoints; Runs = runs }
+        let steps = runs |> List.sumBy (fun r -> r.Path.Steps)
+        let names = if diverged.IsEmpty then "none" else String.Join(", ", diverged)
+        log $"{f.Key}: {runs.Length} runs, {steps} steps in {clock.Elapsed.TotalSeconds:F1} s; diverged: {names}"
+        { Kind = kind
+          Function = f
+          References = Array.ofSeq f.ReferencePoints
+          Surface = f.Surface o.SurfacePoints
+          Runs = runs }
 
     let private mnistConfig (o: MnistSettings) (seeds: int64 list) (threads: int) =
         MnistComparisonConfig(
             Networks = Array.ofList o.Networks, Epochs = o.Epochs, BatchSize = o.BatchSize, Seeds = Array.ofList seeds,
-            TrainExamples = Option.toNullable o.TrainExamples, TestExamples = Option.toNullable o.TestExamples, Threads = threads)
+            TrainExamples = Option.toNullable o.TrainExamples, TestExamples = Option.toNullable o.TestExamples,
+            Threads = threads)
 
     let private scheduleConfig (s: ScheduleSettings) (bounds: float * float) (threads: int) =
         ScheduleConfig(
             Epochs = s.Epochs, BatchSize = s.BatchSize, TrainExamples = Option.toNullable s.TrainExamples,
-            TestExamples = Option.toNullable s.TestExamples, CyclicBaseLearningRate = fst bounds, CyclicMaxLearningRate = snd bounds,
-            Threads = threads)
+            TestExamples = Option.toNullable s.TestExamples, CyclicBaseLearningRate = fst bounds,
+            CyclicMaxLearningRate = snd bounds, Threads = threads)
 
     /// Runs everything, evaluates the claims and builds the report; returns the output and the evidence.
-    let execute (expectations: Map<string, Verdict option>) (ctx: StudyContext) (o: OptimizersOptions) : StudyOutput * OptimizersEvidence =
+    let execute (expectations: Map<string, Verdict option>) (ctx: StudyContext) (o: OptimizersOptions)
+                : StudyOutput * OptimizersEvidence =
         ctx.Step "test functions and weight decay"
         let functions, field, decay, decaySurface =
             use _ = new IntraOpThreads(o.Threads)
             let functions = o.Functions |> List.map (runFunction o ctx.Info)
             let field =
                 if List.contains TestFunctionKind.ElongatedQuadratic o.Functions then
-                    Some((TestFunctions.Of TestFunctionKind.ElongatedQuadratic).GradientGrid(o.QuiverPoints, GradientSource.CentralDifference))
+                    let notes = TestFunctions.Of TestFunctionKind.ElongatedQuadratic
+                    Some(notes.GradientGrid(o.QuiverPoints, GradientSource.CentralDifference))
                 else None
             let decay = WeightDecayComparison.Run(o.DecayLambda, 0.5, 0.1, o.DecaySteps, o.Threads) |> List.ofSeq
             functions, field, decay, WeightDecayComparison.Problem.Surface o.SurfacePoints
         ctx.Step "MNIST comparison"
         let seeds = [ for k in 1 .. o.Mnist.Replicates -> ctx.Stream $"mnist replicate {k}" ]
-        let mnist = MnistComparison.Run(mnistConfig o.Mnist seeds o.Threads, ctx.Mnist.Train, ctx.Mnist.Test, ctx.Log) |> List.ofSeq
+        let mnist =
+            MnistComparison.Run(mnistConfig o.Mnist seeds o.Threads, ctx.Mnist.Train, ctx.Mnist.Test, ctx.Log)
+            |> List.ofSeq
         ctx.Step "range test and training regimes"
         let s = o.Schedules
         let rangeConfig = scheduleConfig s (1e-3, 1e-2) o.Threads
-        let range = ScheduleRuns.RangeTest(rangeConfig, s.RangeStart, s.RangeEnd, s.RangeEpochs, ctx.Stream "range test", ctx.Mnist.Train, ctx.Log)
+        let range =
+            ScheduleRuns.RangeTest(rangeConfig, s.RangeStart, s.RangeEnd, s.RangeEpochs, ctx.Stream "range test",
+                                   ctx.Mnist.Train, ctx.Log)
         let suggestion = RangeTest.suggest s.Smoothing range
         ctx.Info $"range test suggests min_lr {suggestion.LectureMin:G3}, max_lr {suggestion.LectureMax:G3} \
             (lecture's rule)"
@@ -324,21 +359,36 @@ module OptimizersStudy =
         let cyclicSeeds = [ for k in 1 .. s.Replicates -> ctx.Stream $"regimes replicate {k}" ]
         let run kind seed = ScheduleRuns.Run(config, kind, seed, ctx.Mnist.Train, ctx.Mnist.Test, ctx.Log)
         let schedules =
-            [ for kind in [ ScheduleKind.Constant; ScheduleKind.ReduceLROnPlateau; ScheduleKind.StepLR; ScheduleKind.LinearWarmup ] ->
+            let adamKinds =
+                [ ScheduleKind.Constant; ScheduleKind.ReduceLROnPlateau; ScheduleKind.StepLR
+                  ScheduleKind.LinearWarmup ]
+            [ for kind in adamKinds ->
                 run kind cyclicSeeds.Head
               for kind in [ ScheduleKind.CyclicLR; ScheduleKind.CyclicLRWithoutMomentumCycling ] do
                   for seed in cyclicSeeds -> run kind seed ]
         ctx.Step "claims"
         let evidence =
-            { Functions = functions; NotesField = field; Mnist = mnist; MnistEpochs = o.Mnist.Epochs; WeightDecay = decay
-              Range = Some(range, suggestion); Schedules = schedules; Stream = ctx.Stream }
-        let claims = OptimizersClaims.all expectations |> List.map (Claims.evaluate [ "seed", string ctx.Seed ] evidence)
+            { Functions = functions
+              NotesField = field
+              Mnist = mnist
+              MnistEpochs = o.Mnist.Epochs
+              WeightDecay = decay
+              Range = Some(range, suggestion)
+              Schedules = schedules
+              Stream = ctx.Stream }
+        let claims =
+            OptimizersClaims.all expectations |> List.map (Claims.evaluate [ "seed", string ctx.Seed ] evidence)
         let stepsOf = functions |> List.sumBy (fun f -> f.Runs |> List.sumBy (fun r -> r.Path.Steps))
         let methods =
             [ "2-D runs", $"{functions |> List.sumBy (fun f -> f.Runs.Length)} runs, {stepsOf} steps, float64, \
                 through Trainer.Minimize; a run whose f became NaN or infinite stopped there"
-              "optimizers (2-D)", String.Join("; ", [ for r in seminarRecipes o.LearningRate @ pytorchRecipes o.LearningRate -> $"{r.Label}: {r.Describe()}" ])
-              "MNIST data", $"""{ctx.Mnist.Source}; normalised (x/255 − 0.1307)/0.3081; seeds {String.Join(", ", seeds)} (initial weights and batch order)"""
+              "optimizers (2-D)",
+              String.Join("; ", [ for r in seminarRecipes o.LearningRate @ pytorchRecipes o.LearningRate ->
+                                    $"{r.Label}: {r.Describe()}" ])
+              "MNIST data",
+              (let seedList = String.Join(", ", seeds)
+               $"{ctx.Mnist.Source}; normalised (x/255 − 0.1307)/0.3081; seeds {seedList} (initial weights and \
+                 batch order)")
               "MNIST runs", $"{mnist.Length} runs, {mnist |> List.sumBy (fun r -> r.Curves.StepLoss.Length)} steps, \
                   {mnist |> List.sumBy (fun r -> r.Seconds):F0} s; \
                   {mnist |> List.filter (fun r -> r.Curves.Diverged) |> List.length} diverged"
@@ -370,7 +420,9 @@ module OptimizersStudy =
               "the self-study notes on SGD, Momentum, AdaGrad (Saito, Deep Learning from Scratch, ch. 6)"
               "the lecture, parts 5–6 (optimizer formulas, L2 vs weight decay, ReduceLROnPlateau, StepLR, LR range \
                   test, CyclicLR, warm-up)" ]
-          Steps = fun _ -> [ "test functions and weight decay"; "MNIST comparison"; "range test and training regimes"; "claims" ]
+          Steps =
+            fun _ ->
+                [ "test functions and weight decay"; "MNIST comparison"; "range test and training regimes"; "claims" ]
           Defaults = defaults
           Configure = configure
           Describe = describe
