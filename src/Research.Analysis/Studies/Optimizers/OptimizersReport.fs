@@ -219,7 +219,8 @@ module OptimizersReport =
         let perEpoch = float sample.Curves.StepLoss.Length / float (max 1 sample.Curves.EpochTrainLoss.Length)
         let window = max 1 (int perEpoch / 10)
         let lossPanel title bands =
-            title, Figures.bands false bands |> Figures.withAxes "epoch" "training loss (mean over windows of steps)"
+            title, optimizers,
+            Figures.bands false bands |> Figures.withAxes "epoch" "training loss (mean over windows of steps)"
         let fresh = windowBands window perEpoch [ for o in optimizers -> o, 0.0, select TrainingProtocol.Fresh o ]
         let sequential =
             windowBands window perEpoch
@@ -229,28 +230,28 @@ module OptimizersReport =
             [ for o in optimizers ->
                 let padded (r: MnistRun) =
                     let a = series r in Array.init e.MnistEpochs (fun k -> if k < a.Length then a.[k] else nan)
-                let name = $"{o} (mean, band min–max over seeds)"
-                seedBand name (Array.init e.MnistEpochs (fun k -> float (k + 1)))
+                seedBand o (Array.init e.MnistEpochs (fun k -> float (k + 1)))
                     (select protocol o |> List.map padded |> Array.ofList) ]
         let trainLoss (r: MnistRun) = r.Curves.EpochTrainLoss
         let accuracy (r: MnistRun) = r.Curves.EpochTestAccuracy |> Array.map ((*) 100.0)
-        [ yield Figure($"{label}: training loss per tenth of an epoch, mean and range over seeds.",
-                       Figures.grid 2 420
-                           [ yield lossPanel "fresh model per optimizer" fresh
-                             if not sequential.IsEmpty then
-                                 yield lossPanel "sequential (the seminar's protocol): each continues the previous"
-                                           sequential ])
+        [ yield Figure($"{label}: training loss per tenth of an epoch, mean and range (band) over seeds.",
+                       [ yield lossPanel "fresh model per optimizer" fresh
+                         if not sequential.IsEmpty then
+                             yield lossPanel "sequential (the seminar's protocol): each continues the previous" sequential ]
+                       |> legendOnce
+                       |> Figures.grid 2 420)
           if e.MnistEpochs >= 2 then
               let series =
                   [ "training loss", trainLoss, "mean training loss"; "test accuracy", accuracy, "test accuracy (%)" ]
               yield Figure($"{label}: per-epoch mean training loss and test accuracy, mean and range over seeds \
                              (fresh | sequential, each optimizer's own epochs).",
-                           Figures.grid 2 380
-                               [ for name, values, axis in series do
-                                   for protocol in [ TrainingProtocol.Fresh; TrainingProtocol.Sequential ] ->
-                                       $"{name}, {protocolName protocol}",
-                                       Figures.bands false (perEpochBands protocol values)
-                                       |> Figures.withAxes "epoch" axis ])
+                           [ for name, values, axis in series do
+                               for protocol in [ TrainingProtocol.Fresh; TrainingProtocol.Sequential ] ->
+                                   $"{name}, {protocolName protocol}", optimizers,
+                                   Figures.bands false (perEpochBands protocol values)
+                                   |> Figures.withAxes "epoch" axis ]
+                           |> legendOnce
+                           |> Figures.grid 2 380)
           else
               yield Paragraph $"{label}: one epoch per optimizer, so the per-epoch training loss and test accuracy \
                                 are single values: see the table below." ]
