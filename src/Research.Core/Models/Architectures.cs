@@ -103,15 +103,47 @@ public static class Architectures
     {
         Runtime.TorchNative.EnsureLoaded();
         if (classes < 1) throw new ArgumentOutOfRangeException(nameof(classes), classes, "expected ≥ 1 class.");
-        return new Network("cnn", $"CNN conv(1→2,3x3)-pool-ReLU-conv(2→4,3x3)-pool-ReLU-flatten(196)-fc({classes})")
-            .Add("conv1", nn.Conv2d(1, 2, 3, padding: 1))
-            .Add("pool1", nn.MaxPool2d(2))
-            .Add("act1", nn.ReLU())
-            .Add("conv2", nn.Conv2d(2, 4, 3, padding: 1))
-            .Add("pool2", nn.MaxPool2d(2))
-            .Add("act2", nn.ReLU())
-            .Add("flatten", nn.Flatten())
-            .Add("fc", nn.Linear(196, classes));
+        return SeminarCnn($"fc({classes})", () => [("fc", nn.Linear(196, classes))]);
+    }
+
+    /// <summary>
+    /// The regularisation seminar's <c>TestNetwork</c>: the convolutional part of
+    /// <see cref="SeminarCnn(int)"/> (conv1, pool1, act1, conv2, pool2, act2, flatten to 196 features)
+    /// followed by a head. With a channel normalisation, a normalisation layer (norm1, norm2) follows
+    /// each convolution, before its pooling. The convolutions are created before the head is built, so
+    /// a seed gives every head the same convolutional weights. Input [batch, 1, 28, 28]; the head maps
+    /// [batch, 196] to the logits. (The seminar ends with LogSoftmax and the negative log-likelihood; the
+    /// toolkit's cross-entropy objective applies log-softmax itself, which is the same loss.)
+    /// </summary>
+    /// <param name="headDescription">The head in words, for the description ("196-128-128-10 ReLU").</param>
+    /// <param name="head">Builds the head's layers, in order, with names other than the convolutional part's;
+    /// called after the convolutions are created.</param>
+    /// <param name="convNormalization">Normalisation after each convolution (default none).</param>
+    /// <exception cref="ArgumentException">An empty head or a layer name used twice.</exception>
+    public static Network SeminarCnn(string headDescription,
+        Func<IEnumerable<(string Name, Module<Tensor, Tensor> Layer)>> head,
+        ChannelNormalization convNormalization = ChannelNormalization.None)
+    {
+        Runtime.TorchNative.EnsureLoaded();
+        ArgumentNullException.ThrowIfNull(head);
+        string norm = convNormalization == ChannelNormalization.None ? "" : $"{convNormalization}-";
+        var net = new Network("cnn",
+            $"CNN conv(1→2,3x3)-{norm}pool-ReLU-conv(2→4,3x3)-{norm}pool-ReLU-flatten(196)-{headDescription}");
+        net.Add("conv1", nn.Conv2d(1, 2, 3, padding: 1));
+        if (GroupNormalization.For(convNormalization, 2, "norm1") is { } n1) net.Add("norm1", n1);
+        net.Add("pool1", nn.MaxPool2d(2)).Add("act1", nn.ReLU());
+        net.Add("conv2", nn.Conv2d(2, 4, 3, padding: 1));
+        if (GroupNormalization.For(convNormalization, 4, "norm2") is { } n2) net.Add("norm2", n2);
+        net.Add("pool2", nn.MaxPool2d(2)).Add("act2", nn.ReLU()).Add("flatten", nn.Flatten());
+        int count = 0;
+        foreach (var (name, layer) in head())
+        {
+            net.Add(name, layer);
+            count++;
+        }
+        if (count == 0)
+            throw new ArgumentException("head: expected at least one layer (196 → classes).", nameof(head));
+        return net;
     }
 
     /// <summary>A fresh activation module.</summary>
