@@ -196,6 +196,23 @@ let tests =
             Check.throws<ArgumentException> (fun () -> MonteCarloDropout.Predict(noDropout, one, 5) |> ignore)
             |> Check.messageHas [ "no dropout layer" ]
 
+        testCase "MLP options: BatchNorm before/after the activation, written-out Dropout, seminar LN" <| fun () ->
+            TorchRuntime.Initialize(0L) |> ignore
+            let names (o: MlpOptions) =
+                use m = Architectures.Mlp o
+                [ for struct (n, l) in m.Layers -> n, l.GetType().Name ]
+            let sigmoidBn = MlpOptions([| 784; 100; 10 |], Activation.Sigmoid, Normalization.BatchNorm, Bias = false)
+            let bn = "norm1", "BatchNormalization"
+            let fc1, act1, fc2 = ("fc1", "Linear"), ("act1", "Sigmoid"), ("fc2", "Linear")
+            Expect.equal (names sigmoidBn) [ fc1; bn; act1; fc2 ] "Linear → BN → Sigmoid"
+            let after = MlpOptions([| 784; 100; 10 |], Activation.Sigmoid, Normalization.BatchNorm, Bias = false,
+                                   NormalizationPlacement = NormalizationPlacement.AfterActivation)
+            Expect.equal (names after) [ fc1; act1; bn; fc2 ] "Linear → Sigmoid → BN"
+            let dropout = MlpOptions([| 784; 100; 10 |], Activation.Sigmoid, Dropout = 0.5, WrittenOutDropout = true)
+            Expect.contains (names dropout) ("drop1", "InvertedDropout") "the hand-written layer"
+            let seminar = MlpOptions([| 196; 128; 10 |], Normalization = Normalization.SeminarLayerNorm)
+            Expect.contains (names seminar) ("norm1", "SeminarLayerNormalization") "the seminar's batch-wide layer"
+
         testCase "seminar CNN: 196 features into any head; a seed gives every head the same conv stack" <| fun () ->
             let build (head: unit -> (string * torch.nn.Module<torch.Tensor, torch.Tensor>) list) norm =
                 TorchRuntime.Seed 7L
