@@ -231,3 +231,44 @@ let tests =
             let original = [ "conv1"; "pool1"; "act1"; "conv2"; "pool2"; "act2"; "flatten"; "fc" ]
             Expect.equal (List.ofSeq plain.LayerNames) original "the original layers"
     ]
+
+/// Weight penalties in the training loop: one SGD step with the penalty observer equals one step on
+/// the gradient of loss + λ·penalty computed by autograd.
+[<Tests>]
+let penalties =
+    testSequenced <| testList "Training.WeightPenalty" [
+        testCase "L1 and L2 add λ·sign(w) and 2λ·w to the gradients: autograd of loss + λ·penalty" <| fun () ->
+            TorchRuntime.Initialize(0L) |> ignore
+            for norm in [ Research.Core.Training.PenaltyNorm.L1; Research.Core.Training.PenaltyNorm.L2 ] do
+                let build () =
+                    TorchRuntime.Seed 9L
+                    Architectures.Mlp(MlpOptions([| 6; 5; 3 |], Activation.Sigmoid))
+                use x = torch.randn(8L, 6L)
+                use y = torch.tensor([| 0L; 1L; 2L; 0L; 1L; 2L; 0L; 1L |])
+                let lambda = 0.05
+                // expected: autograd of cross-entropy + λ·Σ penalty over the weight matrices
+                use manual = build ()
+                let loss = torch.nn.functional.cross_entropy(manual.call x, y)
+                let penalty =
+                    [ for struct (_, w) in manual.Weights() ->
+                        if norm = Research.Core.Training.PenaltyNorm.L1 then w.abs().sum() else w.square().sum() ]
+                    |> List.reduce (+)
+                (loss + penalty * lambda).backward()
+                let step (p: torch.Tensor) = Array.map2 (fun w g -> w - 0.1 * g) (values p) (values p.grad)
+                let expected = [ for p in manual.parameters() -> step p ]
+                // the loop with the observer
+                use model = build ()
+                use data = new Research.Core.Data.TensorDataset(x.clone(), y.clone(), "eight examples")
+                use sgd = new Research.Core.Optim.Sgd(model.parameters(), 0.1)
+                let observer = Research.Core.Training.WeightPenalty(norm, lambda)
+                let options = Research.Core.Training.TrainOptions(8, 1, Shuffle = false, EvaluateEachEpoch = false)
+                Research.Core.Training.Trainer.Fit(model, sgd, data, options, observers = [ observer ]) |> ignore
+                for e, p in List.zip expected (List.ofSeq (model.parameters())) do
+                    let gap = Array.map2 (fun a b -> abs (a - b)) e (values p) |> Array.max
+                    Expect.isLessThan gap 1e-6 $"{norm}: parameters after one step"
+                let magnitude = Research.Core.Training.WeightPenalty.Magnitude(model, norm)
+                Expect.isGreaterThan magnitude 0.0 $"{norm}: magnitude"
+            Check.throws<ArgumentOutOfRangeException> (fun () ->
+                Research.Core.Training.WeightPenalty(Research.Core.Training.PenaltyNorm.L1, -1.0) |> ignore)
+            |> Check.messageHas [ "L1"; "-1" ]
+    ]
