@@ -67,13 +67,19 @@ module Figures =
         let pts = finitePoints false x y
         Chart.Line(x = Array.map fst pts, y = Array.map snd pts, Name = name, LineColor = Palette.colour colour)
 
+    /// <summary>Points as markers in palette colour <paramref name="colour"/> (observations, data points).</summary>
+    let points (name: string) (colour: int) (x: float[]) (y: float[]) : GenericChart =
+        let pts = finitePoints false x y
+        Chart.Point(x = Array.map fst pts, y = Array.map snd pts, Name = name, MarkerColor = Palette.colour colour)
+
     /// <summary>A dashed black reference line (a theory curve).</summary>
     let referenceLine (name: string) (x: float[]) (y: float[]) : GenericChart =
         let pts = finitePoints false x y
         Chart.Line(x = Array.map fst pts, y = Array.map snd pts, Name = name, LineColor = Palette.reference,
                    LineDash = StyleParam.DrawingStyle.Dash)
 
-    /// <summary>Curves with translucent bands, one palette colour each, in the given order.</summary>
+    /// <summary>Curves with translucent bands, one palette colour each, in the given order; a band is a filled
+    /// area with no legend entry of its own.</summary>
     /// <param name="logY">Leave out points ≤ 0 (for a log axis).</param>
     /// <param name="curves">The curves.</param>
     let bands (logY: bool) (curves: BandedCurve list) : GenericChart =
@@ -85,12 +91,15 @@ module Figures =
                     |> Array.filter (fun (x, y, lo, hi) ->
                         Array.forall Double.IsFinite [| x; y; lo; hi |] && (not logY || (y > 0.0 && lo > 0.0 && hi > 0.0)))
                 let xs = pts |> Array.map (fun (x, _, _, _) -> x)
-                yield
-                    Chart.Range(x = xs, y = (pts |> Array.map (fun (_, y, _, _) -> y)),
-                                upper = (pts |> Array.map (fun (_, _, _, hi) -> hi)),
-                                lower = (pts |> Array.map (fun (_, _, lo, _) -> lo)),
-                                mode = StyleParam.Mode.Lines, Name = c.Name, LineColor = Palette.colour i,
-                                RangeColor = Palette.translucent 0.2 i, UpperName = $"{c.Name} (upper)", LowerName = $"{c.Name} (lower)")
+                // the band's edges: no line, no legend entry; the upper edge fills down to the lower one
+                let edge (name: string) (ys: float[]) (fill: StyleParam.Fill option) =
+                    Chart.Line(x = xs, y = ys, Name = name, ShowLegend = false, LineWidth = 0.0, ?Fill = fill,
+                               LineColor = Palette.translucent 0.0 i, FillColor = Palette.translucent 0.2 i)
+                let column (pick: float * float * float * float -> float) = pts |> Array.map pick
+                yield edge $"{c.Name} (lower)" (column (fun (_, _, lo, _) -> lo)) None
+                yield edge $"{c.Name} (upper)" (column (fun (_, _, _, hi) -> hi)) (Some StyleParam.Fill.ToNext_y)
+                yield Chart.Line(x = xs, y = column (fun (_, y, _, _) -> y), Name = c.Name,
+                                 LineColor = Palette.colour i)
             | None ->
                 let pts = finitePoints logY c.X c.Y
                 yield Chart.Line(x = Array.map fst pts, y = Array.map snd pts, Name = c.Name, LineColor = Palette.colour i) ]
