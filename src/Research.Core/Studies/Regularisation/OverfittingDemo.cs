@@ -24,7 +24,7 @@ public enum RegressionNet
 }
 
 /// <summary>The data of one seed: x and y of each set and the grid of the curves.</summary>
-public sealed record RegressionData(double[] TrainX, double[] TrainY, double[] TestX, double[] TestY,
+public sealed record RegressionData(long Seed, double[] TrainX, double[] TrainY, double[] TestX, double[] TestY,
     double[] ValidationX, double[] ValidationY, double[] Grid);
 
 /// <summary>One net of the demo on one seed.</summary>
@@ -71,7 +71,7 @@ public static class OverfittingDemo
         var train = Noisy();
         var test = Noisy();
         var validation = Noisy();
-        return new RegressionData(x, train, x, test, x, validation, Linspace(config.GridPoints));
+        return new RegressionData(seed, x, train, x, test, x, validation, Linspace(config.GridPoints));
     }
 
     /// <summary>Runs the demo: for each seed its data and each net.</summary>

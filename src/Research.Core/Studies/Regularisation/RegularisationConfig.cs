@@ -136,8 +136,8 @@ public sealed record SigmoidRun(string Id, string Title, Normalization Normaliza
     PenaltyNorm? Penalty = null, double PenaltyStrength = 0, bool KeepWeights = false)
 {
     /// <summary>The lecture's runs: the plain net and BatchNorm at lr 1e-4 and 1e-2, BatchNorm after the
-    /// activation, the hand-written Dropout, and the plain net without, with an L1 and with a matched L2
-    /// penalty at lr 0.1 (where the plain net trains).</summary>
+    /// activation, BatchNorm with the hand-written Dropout, and at lr 0.1 (where the plain net trains) the plain
+    /// net without and with the hand-written Dropout, with an L1 and with a matched L2 penalty.</summary>
     public static SigmoidRun[] Lecture { get; } =
     [
         new("plain-lr-1e-4", "plain, SGD lr 1e-4", Normalization.None, 1e-4),
@@ -149,6 +149,8 @@ public sealed record SigmoidRun(string Id, string Title, Normalization Normaliza
         new("bn-dropout-lr-1e-2", "BatchNorm with hand-written Dropout(0.5), SGD lr 1e-2", Normalization.BatchNorm,
             1e-2, Dropout: 0.5),
         new("plain-lr-0.1", "plain, SGD lr 0.1 (no penalty)", Normalization.None, 0.1, KeepWeights: true),
+        new("dropout-lr-0.1", "plain with hand-written Dropout(0.5), SGD lr 0.1", Normalization.None, 0.1,
+            Dropout: 0.5),
         new("l1-lr-0.1", "plain, SGD lr 0.1, L1 penalty λ = 1e-4", Normalization.None, 0.1,
             Penalty: PenaltyNorm.L1, PenaltyStrength: 1e-4, KeepWeights: true),
         new("l2-lr-0.1", "plain, SGD lr 0.1, L2 penalty matched to λ₁ = 1e-4", Normalization.None, 0.1,
