@@ -4,12 +4,13 @@ open System
 open System.IO
 open Argu
 open Research.Analysis.Studies.AdamVsRAdam
+open Research.Analysis.Studies.Regularisation
 
 /// <summary>Every study of the toolkit, in the order `./run.sh` runs them.</summary>
 module StudyRegistry =
 
     /// The studies.
-    let all : IStudy list = [ Study.pack AdamVsRAdamStudy.study ]
+    let all : IStudy list = [ Study.pack AdamVsRAdamStudy.study; Study.pack RegularisationStudy.study ]
 
     /// The study of a name, or an error that lists the valid names.
     let tryFind (name: string) : Result<IStudy, string> =
