@@ -6,13 +6,17 @@ open Argu
 open Research.Analysis.Studies.AdamVsRAdam
 open Research.Analysis.Studies.Initialisation
 open Research.Analysis.Studies.Optimizers
+open Research.Analysis.Studies.Regularisation
 
 /// <summary>Every study of the toolkit, in the order `./run.sh` runs them.</summary>
 module StudyRegistry =
 
     /// The studies.
     let all : IStudy list =
-        [ Study.pack AdamVsRAdamStudy.study; Study.pack InitialisationStudy.study; Study.pack OptimizersStudy.study ]
+        [ Study.pack AdamVsRAdamStudy.study
+          Study.pack InitialisationStudy.study
+          Study.pack RegularisationStudy.study
+          Study.pack OptimizersStudy.study ]
 
     /// The study of a name, or an error that lists the valid names.
     let tryFind (name: string) : Result<IStudy, string> =

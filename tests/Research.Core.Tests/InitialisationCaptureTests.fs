@@ -85,6 +85,6 @@ let tests =
             let noRuns = SigmoidTrainingConfig(Runs = [||])
             Check.throws<ArgumentException> (train noRuns)
             |> Check.messageHas [ "Runs"; "at least one run" ]
-            Check.throws<ArgumentException> (fun () -> InitialisationCapture.IntraOpThreads 0 |> ignore)
+            Check.throws<ArgumentException> (fun () -> Research.Core.Runtime.TorchThreads.Use 0 |> ignore)
             |> Check.messageHas [ "at least 1"; "got 0" ]
     ]

@@ -96,7 +96,7 @@ let tests =
             Check.throws<ArgumentOutOfRangeException> (fun () -> new DropConnectLinear(2L, 2L, 1.5) |> ignore)
             |> Check.messageHas [ "keepProbability"; "1.5" ]
 
-        testCase "models: the seminar's LayerNormalization equals nn.functional.layer_norm" <| fun () ->
+        testCase "models: the written-out per-example LayerNormalization equals nn.functional.layer_norm" <| fun () ->
             TorchRuntime.Initialize(0L) |> ignore
             use ln = new LayerNormalization(30L)
             use x = torch.randn(5L, 30L) * 3.0f + 1.0f

@@ -68,13 +68,19 @@ module Figures =
         let pts = finitePoints false x y
         Chart.Line(x = Array.map fst pts, y = Array.map snd pts, Name = name, LineColor = Palette.colour colour)
 
+    /// <summary>Points as markers in palette colour <paramref name="colour"/> (observations, data points).</summary>
+    let points (name: string) (colour: int) (x: float[]) (y: float[]) : GenericChart =
+        let pts = finitePoints false x y
+        Chart.Point(x = Array.map fst pts, y = Array.map snd pts, Name = name, MarkerColor = Palette.colour colour)
+
     /// <summary>A dashed black reference line (a theory curve).</summary>
     let referenceLine (name: string) (x: float[]) (y: float[]) : GenericChart =
         let pts = finitePoints false x y
         Chart.Line(x = Array.map fst pts, y = Array.map snd pts, Name = name, LineColor = Palette.reference,
                    LineDash = StyleParam.DrawingStyle.Dash)
 
-    /// <summary>Curves with translucent bands, one palette colour each, in the given order.</summary>
+    /// <summary>Curves with translucent bands, one palette colour each, in the given order; a band is a filled
+    /// area with no legend entry of its own.</summary>
     /// <param name="logY">Leave out points ≤ 0 (for a log axis).</param>
     /// <param name="curves">The curves.</param>
     let bands (logY: bool) (curves: BandedCurve list) : GenericChart =

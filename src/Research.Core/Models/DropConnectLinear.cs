@@ -24,19 +24,40 @@ public sealed class DropConnectLinear : Module<Tensor, Tensor>
     public double KeepProbability { get; }
 
     /// <summary>Creates the layer.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">keep probability outside (0, 1] or a size below 1.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">keep probability outside (0, 1] or a size below 1; the
+    /// message names the layer and the value.</exception>
     public DropConnectLinear(long inFeatures, long outFeatures, double keepProbability = 0.5, bool hasBias = true,
         string name = "DropConnectLinear") : base(name)
     {
         if (!(keepProbability > 0 && keepProbability <= 1))
-            throw new ArgumentOutOfRangeException(nameof(keepProbability), keepProbability, "expected 0 < p ≤ 1 (probability of keeping a weight).");
+            throw new ArgumentOutOfRangeException(nameof(keepProbability), keepProbability,
+                $"{name} ({inFeatures}→{outFeatures}): expected 0 < p ≤ 1 (probability of keeping a weight), got " +
+                $"{keepProbability}; to give the probability of dropping a weight, use " +
+                "DropConnectLinear.WithDropProbability.");
         if (inFeatures < 1 || outFeatures < 1)
-            throw new ArgumentOutOfRangeException(nameof(inFeatures), $"expected sizes ≥ 1, got {inFeatures}→{outFeatures}.");
+            throw new ArgumentOutOfRangeException(nameof(inFeatures),
+                $"{name}: expected sizes ≥ 1, got {inFeatures}→{outFeatures}.");
         KeepProbability = keepProbability;
         using var reference = nn.Linear(inFeatures, outFeatures, hasBias);
         weight = new Parameter(reference.weight!.detach().clone());
         bias = hasBias ? new Parameter(reference.bias!.detach().clone()) : null;
         RegisterComponents();
+    }
+
+    /// <summary>The layer given the probability p of <b>dropping</b> a weight (as <c>nn.Dropout</c>'s p):
+    /// keep probability 1 − p.</summary>
+    /// <param name="inFeatures">Input width, ≥ 1.</param>
+    /// <param name="outFeatures">Output width, ≥ 1.</param>
+    /// <param name="dropProbability">p, 0 ≤ p &lt; 1.</param>
+    /// <param name="hasBias">Whether the layer has a bias.</param>
+    /// <param name="name">The layer's name, used in error messages ("fc1").</param>
+    /// <exception cref="ArgumentOutOfRangeException">p outside [0, 1) (the message names the layer and the
+    /// value) or a size below 1.</exception>
+    public static DropConnectLinear WithDropProbability(long inFeatures, long outFeatures, double dropProbability,
+        bool hasBias = true, string name = "DropConnectLinear")
+    {
+        DropoutProbability.Check(dropProbability, name, nameof(dropProbability));
+        return new DropConnectLinear(inFeatures, outFeatures, 1 - dropProbability, hasBias, name);
     }
 
     /// <inheritdoc />

@@ -6,10 +6,11 @@ using static TorchSharp.torch.nn;
 namespace Research.Core.Models;
 
 /// <summary>
-/// The regularisation seminar's own layer normalisation (Ba, Kiros and Hinton, "Layer
-/// Normalization", 2016), written out rather than calling the fused kernel: for each example,
-/// y = γ ⊙ (x − mean(x)) / sqrt(var(x) + ε) + β over the last dimension, with the biased variance
-/// (as <c>nn.LayerNorm</c>). γ starts at 1 and β at 0. Input and output [*, features].
+/// Layer normalisation (Ba, Kiros and Hinton, "Layer Normalization", 2016) written out rather than
+/// calling the fused kernel: for each example, y = γ ⊙ (x − mean(x)) / sqrt(var(x) + ε) + β over the
+/// last dimension, with the biased variance (as <c>nn.LayerNorm</c>). γ starts at 1 and β at 0. Input
+/// and output [*, features]. This is not the regularisation seminar's own layer, which normalises over
+/// the whole batch: that one is <see cref="SeminarLayerNormalization"/>.
 /// </summary>
 public sealed class LayerNormalization : Module<Tensor, Tensor>
 {

@@ -18,7 +18,7 @@ type InitialisationOptions =
       Training: SigmoidTrainingConfig
       /// "auto", "cpu" or "cuda".
       Device: string
-      /// libtorch intra-op threads (1: robust on a shared 2-core machine; see InitialisationCapture.IntraOpThreads).
+      /// libtorch intra-op threads (1: robust on a shared 2-core machine; see Research.Core.Runtime.TorchThreads).
       Threads: int }
 
 /// <summary>The study's own command-line options.</summary>

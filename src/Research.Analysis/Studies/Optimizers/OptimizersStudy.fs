@@ -332,7 +332,7 @@ module OptimizersStudy =
                 : StudyOutput * OptimizersEvidence =
         ctx.Step "test functions and weight decay"
         let functions, field, decay, decaySurface =
-            use _ = new IntraOpThreads(o.Threads)
+            use _ = Research.Core.Runtime.TorchThreads.Use o.Threads
             let functions = o.Functions |> List.map (runFunction o ctx.Info)
             let field =
                 if List.contains TestFunctionKind.ElongatedQuadratic o.Functions then

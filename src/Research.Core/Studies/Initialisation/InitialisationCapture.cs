@@ -19,7 +19,7 @@ namespace Research.Core.Studies.Initialisation;
 /// batches for every configuration of a batch size).</param>
 /// <param name="Device">"auto", "cpu" or "cuda".</param>
 /// <param name="Threads">libtorch intra-op threads while measuring (see
-/// <see cref="InitialisationCapture.IntraOpThreads"/>).</param>
+/// <see cref="Runtime.TorchThreads"/>).</param>
 public sealed record InitMeasurementOptions(
     int Batches = 20, long WeightSeed = 0, long BatchSeed = 0, string Device = "auto", int Threads = 1);
 
@@ -152,7 +152,7 @@ public static class InitialisationCapture
                 $"{configuration.Id}: {b + 1} disjoint batches of {size} need {(b + 1) * size} images, the data has " +
                 $"{train.Count}; pass fewer batches (B) or more images.", nameof(train));
         var clock = Stopwatch.StartNew();
-        using var threads = IntraOpThreads(options.Threads);
+        using var threads = TorchThreads.Use(options.Threads);
         var device = TorchRuntime.Device(options.Device);
         var order = TensorDataset.EpochOrder(train.Count, options.BatchSeed, 0);
         // the median of |∂L/∂W| is the lecture's box-plot statistic, taken on its sigmoid net only (it is
@@ -203,7 +203,7 @@ public static class InitialisationCapture
     {
         ArgumentNullException.ThrowIfNull(config);
         CheckTraining(config);
-        using var threads = IntraOpThreads(config.Threads);
+        using var threads = TorchThreads.Use(config.Threads);
         var device = TorchRuntime.Device(config.Device);
         var examples = config.TrainExamples is { } n ? train.Take(n) : train;
         using var trainData = Renormalised(examples, config, device, "MNIST train");
@@ -237,27 +237,6 @@ public static class InitialisationCapture
                 seconds));
         }
         return results;
-    }
-
-    /// <summary>
-    /// Sets libtorch's intra-op thread count until disposed, then restores it. On a 2-core machine
-    /// shared with other work, libtorch's OpenMP pool of 2 threads spins while it waits and these small
-    /// matrix products ran about 10× slower than on one thread (measured under a load average of 7);
-    /// on an idle machine one thread costs little for nets this size.
-    /// </summary>
-    /// <exception cref="ArgumentException">Fewer than 1 thread.</exception>
-    public static IDisposable IntraOpThreads(int threads)
-    {
-        if (threads < 1) throw new ArgumentException($"threads: expected at least 1, got {threads}.", nameof(threads));
-        TorchNative.EnsureLoaded();
-        int before = torch.get_num_threads();
-        torch.set_num_threads(threads);
-        return new Restore(() => torch.set_num_threads(before));
-    }
-
-    sealed class Restore(Action action) : IDisposable
-    {
-        public void Dispose() => action();
     }
 
     /// <summary>The iterations kept for box plots with their labels: the config's explicit ones and

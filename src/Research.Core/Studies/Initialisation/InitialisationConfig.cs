@@ -98,7 +98,7 @@ public sealed record SigmoidTrainingConfig
     public string Device { get; init; } = "auto";
 
     /// <summary>libtorch intra-op threads while training (see
-    /// <see cref="InitialisationCapture.IntraOpThreads"/>).</summary>
+    /// <see cref="Runtime.TorchThreads"/>).</summary>
     public int Threads { get; init; } = 1;
 }
 

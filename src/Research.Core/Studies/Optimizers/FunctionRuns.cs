@@ -91,25 +91,3 @@ public static class FunctionRuns
                 nameof(start));
     }
 }
-
-/// <summary>Limits libtorch's intra-op threads for a block and restores them: the study's tensors are
-/// tiny, and a second thread costs more in hand-offs than it saves (measured: 3× slower per 2-D step,
-/// 40× per MNIST step of the seminar's MLP on a loaded 2-core machine).</summary>
-public sealed class IntraOpThreads : IDisposable
-{
-    readonly int _previous;
-
-    /// <summary>Sets the thread count to <paramref name="threads"/> (≥ 1) until disposed.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">threads &lt; 1.</exception>
-    public IntraOpThreads(int threads)
-    {
-        if (threads < 1)
-            throw new ArgumentOutOfRangeException(nameof(threads), threads, "expected at least 1 intra-op thread.");
-        TorchNative.EnsureLoaded();
-        _previous = torch.get_num_threads();
-        torch.set_num_threads(threads);
-    }
-
-    /// <summary>Restores the previous count.</summary>
-    public void Dispose() => torch.set_num_threads(_previous);
-}

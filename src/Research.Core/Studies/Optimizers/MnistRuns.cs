@@ -68,7 +68,7 @@ public sealed record MnistComparisonConfig
     /// <summary>One seed per replicate: initial weights (torch) and batch order.</summary>
     public long[] Seeds { get; init; } = [];
 
-    /// <summary>libtorch intra-op threads while training (default 1; see <see cref="IntraOpThreads"/>).</summary>
+    /// <summary>libtorch intra-op threads while training (default 1; see <see cref="Runtime.TorchThreads"/>).</summary>
     public int Threads { get; init; } = 1;
 }
 
@@ -151,7 +151,7 @@ public static class MnistComparison
                 $"got {config.Seeds.Length} seeds and " +
                 $"{config.Optimizers.Length} optimizers.", nameof(config));
         TorchRuntime.EnsureNative();
-        using var threads = new IntraOpThreads(config.Threads);
+        using var threads = TorchThreads.Use(config.Threads);
         using var data = new MnistTensors(train, test, config.TrainExamples, config.TestExamples);
         var runs = new List<MnistRun>();
         foreach (var network in config.Networks)

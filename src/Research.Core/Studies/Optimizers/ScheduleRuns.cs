@@ -118,7 +118,7 @@ public static class ScheduleRuns
         ArgumentNullException.ThrowIfNull(config);
         var clock = Stopwatch.StartNew();
         TorchRuntime.EnsureNative();
-        using var threads = new IntraOpThreads(config.Threads);
+        using var threads = TorchThreads.Use(config.Threads);
         using var data = new MnistTensors(train, test, config.TrainExamples, config.TestExamples);
         var (trainData, testData) = data.Get(flat: true);
         int perEpoch = (trainData.Count + config.BatchSize - 1) / config.BatchSize;
@@ -197,7 +197,7 @@ public static class ScheduleRuns
                 $"got {epochs}.");
         var clock = Stopwatch.StartNew();
         TorchRuntime.EnsureNative();
-        using var threads = new IntraOpThreads(config.Threads);
+        using var threads = TorchThreads.Use(config.Threads);
         var examples = config.TrainExamples is { } n ? train.Take(n) : train;
         using var trainData = TensorDataset.FromMnist(examples, name: "MNIST train");
         int steps = epochs * ((trainData.Count + config.BatchSize - 1) / config.BatchSize);

@@ -1,3 +1,5 @@
+using Research.Core.Runtime;
+
 namespace Research.Core.Studies.Optimizers;
 
 /// <summary>How weight decay enters one run of <see cref="WeightDecayComparison"/>.</summary>
@@ -47,7 +49,7 @@ public static class WeightDecayComparison
         if (!(lambda > 0) || double.IsInfinity(lambda))
             throw new ArgumentException($"weight decay: lambda: expected a finite value > 0, got {lambda}.",
                 nameof(lambda));
-        using var _ = new IntraOpThreads(threads);
+        using var _ = TorchThreads.Use(threads);
         var penalised = new TestFunction("shifted-quadratic+L2", $"{Problem.Formula} + (λ/2)(x² + y²), λ = {lambda}",
             Problem.Source, (x, y) => Problem.Evaluate(x, y) + lambda / 2 * (x.square() + y.square()),
             Problem.Start, Problem.XRange, Problem.YRange, Problem.ReferencePoints);
