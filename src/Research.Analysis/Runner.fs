@@ -413,6 +413,15 @@ module Runner =
     /// same configuration. Bad input or a failure inside the study comes back as Error with a
     /// message that names the cause; the staging folder is removed and no earlier result is touched.
     /// </summary>
+    /// <summary>"time: 57.3 s of study steps (a 40.1 s, b 17.2 s), report 2.1 s, browser check 6.0 s":
+    /// the study's own time apart from the report and its check.</summary>
+    let timeLine (steps: (string * float) list) : string =
+        let isRunner (name: string, _) = name = "report" || name = "browser check"
+        let study = steps |> List.filter (isRunner >> not)
+        let detail = String.Join(", ", [ for n, t in study -> $"{n} {t:F1} s" ])
+        let runner = String.Join(", ", [ for n, t in steps |> List.filter isRunner -> $"{n} {t:F1} s" ])
+        $"time: {List.sumBy snd study:F1} s of study steps ({detail}); {runner}"
+
     let run (settings: RunSettings) (prepared: PreparedStudy) : Result<RunResult, string> =
         let log = settings.Log
         let clock = Stopwatch.StartNew()
@@ -473,6 +482,7 @@ module Runner =
                     log.WriteLine $"{prepared.Name}: {holds} hold, {refuted} refuted, {inconclusive} inconclusive; browser check {result.BrowserCheck}"
                     for line in summaryLines result.Claims do log.WriteLine line
                     log.WriteLine $"report: {result.Report} ({clock.Elapsed.TotalSeconds:F1} s)"
+                    log.WriteLine (timeLine result.Steps)
                     result)
         with e -> Error $"{prepared.Name}: {exceptionText e}"
 

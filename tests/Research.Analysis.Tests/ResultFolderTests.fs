@@ -66,6 +66,14 @@ let private onlyResult (root: string) =
     | ds -> failtest $"expected one result folder, found {ds.Length}"
 
 [<Tests>]
+let timeLine =
+    testList "Runner.timeLine" [
+        testCase "the study's steps are summed apart from the report and its browser check" <| fun () ->
+            let line = Runner.timeLine [ "train", 40.26; "analyse", 17.0; "report", 2.1; "browser check", 6.0 ]
+            Expect.equal line "time: 57.3 s of study steps (train 40.3 s, analyse 17.0 s); report 2.1 s, browser check 6.0 s" "line"
+    ]
+
+[<Tests>]
 let tests =
     testSequenced <| testList "Runner.ResultFolders" [
         testCase "a rerun killed half-way leaves the complete folder intact (hashes match) and nothing writes after the kill" <| fun () ->
