@@ -20,11 +20,12 @@ public sealed class TorchThreads : IDisposable
 
     /// <summary>Uses <paramref name="threads"/> intra-op threads until the returned scope is disposed.</summary>
     /// <param name="threads">Threads, ≥ 1.</param>
-    /// <exception cref="ArgumentOutOfRangeException">threads &lt; 1.</exception>
+    /// <exception cref="ArgumentException">threads &lt; 1.</exception>
     public static TorchThreads Use(int threads)
     {
         if (threads < 1)
-            throw new ArgumentOutOfRangeException(nameof(threads), threads, $"threads: expected ≥ 1, got {threads}.");
+            throw new ArgumentException(
+                $"threads: expected at least 1 intra-op thread, got {threads}; give 1 (the default) or more.", nameof(threads));
         TorchNative.EnsureLoaded();
         return new TorchThreads(threads);
     }

@@ -196,7 +196,7 @@ let commandLine =
     testList "Studies.Initialisation.CommandLine" [
         testCase "./run.sh list shows the study after adam-vs-radam" <| fun () ->
             let names = StudyRegistry.all |> List.map (fun s -> s.Name)
-            Expect.equal names [ "adam-vs-radam"; "initialisation" ] "registry order"
+            Expect.equal (names |> List.take 2) [ "adam-vs-radam"; "initialisation" ] "registry order"
 
         testCase "its options are applied, and every bad value is one line naming it" <| fun () ->
             let study = Study.pack InitialisationStudy.study
