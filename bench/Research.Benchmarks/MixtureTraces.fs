@@ -12,27 +12,7 @@ open System.IO
 open System.Text.Json
 open Research.Analysis
 open Research.Analysis.Studies.AdamVsRAdam
-
-/// A persistent bench/python/mixture_bench.py process: one request, one JSON reply.
-type private Sklearn(exe: string, script: string) =
-    let proc =
-        let psi = ProcessStartInfo(exe, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
-                                   UseShellExecute = false)
-        psi.ArgumentList.Add script
-        Process.Start psi
-    member _.Ask(request: string) : JsonElement =
-        proc.StandardInput.WriteLine request
-        proc.StandardInput.Flush()
-        match proc.StandardOutput.ReadLine() with
-        | null -> failwithf "%s %s stopped: %s" exe script (proc.StandardError.ReadToEnd())
-        | line -> JsonDocument.Parse(line).RootElement.Clone()
-    interface IDisposable with
-        member _.Dispose() =
-            try
-                proc.StandardInput.WriteLine "quit"
-                proc.WaitForExit 5000 |> ignore
-            with _ -> ()
-            proc.Dispose()
+open Research.Benchmarks.PythonWorker
 
 /// Median wall time (ms) of `repeats` calls after one warm-up call, and the last result.
 let private timed (repeats: int) (f: unit -> 'a) : float * 'a =
@@ -58,7 +38,7 @@ let run (python: string option) (script: string option) (traces: string list) (o
         k restarts options.MixtureRestartIterations refinement k
     let sklearn =
         match python, script with
-        | Some exe, Some s -> Some(new Sklearn(exe, s))
+        | Some exe, Some s -> Some(new PythonWorker(exe, s))
         | _ -> None
     match sklearn with
     | None -> printfn "  scikit-learn: skipped (no python3 with numpy, scipy and scikit-learn, or bench/python/mixture_bench.py not found)"
