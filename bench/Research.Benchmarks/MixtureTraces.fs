@@ -12,27 +12,7 @@ open System.IO
 open System.Text.Json
 open Research.Analysis
 open Research.Analysis.Studies.AdamVsRAdam
-
-/// A persistent bench/python/mixture_bench.py process: one request, one JSON reply.
-type private Sklearn(exe: string, script: string) =
-    let proc =
-        let psi = ProcessStartInfo(exe, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
-                                   UseShellExecute = false)
-        psi.ArgumentList.Add script
-        Process.Start psi
-    member _.Ask(request: string) : JsonElement =
-        proc.StandardInput.WriteLine request
-        proc.StandardInput.Flush()
-        match proc.StandardOutput.ReadLine() with
-        | null -> failwithf "%s %s stopped: %s" exe script (proc.StandardError.ReadToEnd())
-        | line -> JsonDocument.Parse(line).RootElement.Clone()
-    interface IDisposable with
-        member _.Dispose() =
-            try
-                proc.StandardInput.WriteLine "quit"
-                proc.WaitForExit 5000 |> ignore
-            with _ -> ()
-            proc.Dispose()
+open Research.Benchmarks.PythonWorker
 
 /// Median wall time (ms) of `repeats` calls after one warm-up call, and the last result.
 let private timed (repeats: int) (f: unit -> 'a) : float * 'a =
@@ -58,7 +38,7 @@ let run (python: string option) (script: string option) (traces: string list) (o
         k restarts options.MixtureRestartIterations refinement k
     let sklearn =
         match python, script with
-        | Some exe, Some s -> Some(new Sklearn(exe, s))
+        | Some exe, Some s -> Some(new PythonWorker(exe, s))
         | _ -> None
     match sklearn with
     | None -> printfn "  scikit-learn: skipped (no python3 with numpy, scipy and scikit-learn, or bench/python/mixture_bench.py not found)"
@@ -73,6 +53,19 @@ let run (python: string option) (script: string option) (traces: string list) (o
     try
         printfn ""
         printfn "  %-14s %6s %8s %14s %14s %9s %14s %9s %8s %8s %9s %9s" "trace" "neuron" "points" "BIC (ours)" "BIC (sklearn)" "Δ BIC" "sklearn std." "Δ BIC" "KS ours" "KS skl" "ours ms" "skl ms"
+        // warm-up: the study's fit on the first neuron until the JIT has reached its optimised tier
+        // (as Program.timeMs: at least 50 calls and 0.5 s), so that the first neurons are not timed in tier-0 code
+        match traces with
+        | first :: _ ->
+            let trace = GradientTrace.load None first
+            let x, _ = GradientAnalysis.pooledGradients trace 0
+            let study = GradientAnalysis.mixtureOptions options 0L k
+            let warm = Stopwatch.StartNew()
+            let mutable calls = 0
+            while (calls < 50 || warm.ElapsedMilliseconds < 500L) && warm.ElapsedMilliseconds < 20000L do
+                GaussianMixture.fit study x |> ignore
+                calls <- calls + 1
+        | [] -> ()
         for d in traces do
             let trace = GradientTrace.load None d
             for n in 0 .. min trace.Neurons neuronsPerTrace - 1 do

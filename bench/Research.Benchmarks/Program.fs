@@ -125,6 +125,13 @@ let main argv =
     let traces = args |> List.skipWhile ((<>) "--traces") |> function
                  | _ :: rest -> Some (rest |> List.takeWhile (fun a -> not (a.StartsWith "--")))
                  | [] -> None
+    if List.contains "--shapiro-sizes" args then
+        printfn "Research.Analysis Shapiro–Wilk benchmark by sample size (%d cores); load average %s"
+            Environment.ProcessorCount (try (File.ReadAllText "/proc/loadavg").Split(' ').[0] with _ -> "n/a")
+        ShapiroSizes.run (findPython (opt "--python" args)) (findScriptNamed "shapiro_bench.py")
+            (opt "--repeats" args |> Option.map int |> Option.defaultValue 5) (opt "--rounds" args |> Option.map int |> Option.defaultValue 3)
+        printfn "load average at the end: %s" (try (File.ReadAllText "/proc/loadavg").Split(' ').[0] with _ -> "n/a")
+        exit 0
     match traces with
     | Some dirs ->
         let analysis = Research.Analysis.Studies.AdamVsRAdam.AnalysisOptions.Default

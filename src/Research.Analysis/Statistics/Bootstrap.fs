@@ -398,8 +398,12 @@ module Bootstrap =
     /// (producing exactly the indices of Xoshiro256StarStar(seed, b).NextInt), one gather, and
     /// S, ψ and the deviation sums lane-wise. Lane l of a group accumulates resamples b0 + 4g + l;
     /// lanes are added in order at the end of the block, then the (B mod 4) leftover resamples by
-    /// the scalar kernel. Requires every g² > 0 (no unbounded prefixes).
-    let private psiBlockSimd (seed: int64) (beta: float) (c: float[]) (g2: float[]) (reference: float[])
+    /// the scalar kernel. With <c>inOrder</c> (a series with exact zeros, where a resampled prefix
+    /// can be all zeros and ψ unbounded) each lane's deviation is instead added to the sums, or
+    /// counted unbounded, resample by resample as the scalar kernel does (addPsi): the same draws and
+    /// the same sums, bit for bit, as the scalar kernel; without it every g² must be > 0.
+    /// (Inlined into the two kernels below with a constant <c>inOrder</c>, so that neither carries the other's branch.)
+    let inline private psiBlockSimdWith (inOrder: bool) (seed: int64) (beta: float) (c: float[]) (g2: float[]) (reference: float[])
                              (b0: int) (b1: int) (rng: Xoshiro256StarStar)
                              (s1: float[]) (s2: float[]) (inf: int[]) =
         let t = g2.Length
@@ -454,15 +458,37 @@ module Bootstrap =
                                          g2.[int (idx.GetElement 2)], g2.[int (idx.GetElement 3)])
                 sv <- betaV * sv + gv
                 let d = Vector256.Sqrt(Vector256.Create c.[i] / sv) - Vector256.Create reference.[i]
-                acc1.[i] <- acc1.[i] + d
-                acc2.[i] <- acc2.[i] + d * d
-        for i in 0 .. t - 1 do
-            let a = acc1.[i]
-            let q = acc2.[i]
-            s1.[i] <- s1.[i] + (((a.GetElement 0 + a.GetElement 1) + a.GetElement 2) + a.GetElement 3)
-            s2.[i] <- s2.[i] + (((q.GetElement 0 + q.GetElement 1) + q.GetElement 2) + q.GetElement 3)
+                if inOrder then
+                    if Vector256.GreaterThanAll(sv, Vector256<float>.Zero) then
+                        let dd = d * d
+                        s1.[i] <- (((s1.[i] + d.GetElement 0) + d.GetElement 1) + d.GetElement 2) + d.GetElement 3
+                        s2.[i] <- (((s2.[i] + dd.GetElement 0) + dd.GetElement 1) + dd.GetElement 2) + dd.GetElement 3
+                    else
+                        for l in 0 .. 3 do
+                            if sv.GetElement l > 0.0 then
+                                let dl = d.GetElement l
+                                s1.[i] <- s1.[i] + dl
+                                s2.[i] <- s2.[i] + dl * dl
+                            else inf.[i] <- inf.[i] + 1
+                else
+                    acc1.[i] <- acc1.[i] + d
+                    acc2.[i] <- acc2.[i] + d * d
+        if not inOrder then
+            for i in 0 .. t - 1 do
+                let a = acc1.[i]
+                let q = acc2.[i]
+                s1.[i] <- s1.[i] + (((a.GetElement 0 + a.GetElement 1) + a.GetElement 2) + a.GetElement 3)
+                s2.[i] <- s2.[i] + (((q.GetElement 0 + q.GetElement 1) + q.GetElement 2) + q.GetElement 3)
         if b0 + 4 * groups < b1 then
             psiBlock seed beta c g2 reference (b0 + 4 * groups) b1 rng s1 s2 inf
+
+    /// The SIMD ψ kernel summing lane-wise (every g² > 0).
+    let private psiBlockSimdLanes seed beta c g2 reference b0 b1 rng s1 s2 inf =
+        psiBlockSimdWith false seed beta c g2 reference b0 b1 rng s1 s2 inf
+
+    /// The SIMD ψ kernel summing in resample order (a series with exact zeros).
+    let private psiBlockSimdInOrder seed beta c g2 reference b0 b1 rng s1 s2 inf =
+        psiBlockSimdWith true seed beta c g2 reference b0 b1 rng s1 s2 inf
 
     /// Accumulates resamples [b0, b1) for a general prefix statistic.
     let private genericBlock (seed: int64) (stat: IPrefixStatistic) (g: float[]) (reference: float[])
@@ -546,11 +572,13 @@ module Bootstrap =
         // a reference of +inf (leading zeros in the original series) would poison the deviations:
         // shift by 0 there instead; the +inf prefixes are counted separately anyway
         let shift = reference |> Array.map (fun v -> if Double.IsInfinity v then 0.0 else v)
-        // the SIMD kernel needs every g² > 0 (no resampled prefix can then be all zeros)
-        let simd = Vector256.IsHardwareAccelerated && g2 |> Array.forall (fun v -> v > 0.0)
+        // with every g² > 0 no resampled prefix is all zeros and the SIMD kernel sums lane-wise;
+        // a series with exact zeros takes it in resample order, the scalar kernel's sums bit for bit
+        let inOrder = not (g2 |> Array.forall (fun v -> v > 0.0))
         let curve =
             runCurve parallelBlocks resamples t shift (fun () ->
-                if simd then fun b0 b1 rng s1 s2 inf -> psiBlockSimd seed beta2 c g2 shift b0 b1 rng s1 s2 inf
+                if Vector256.IsHardwareAccelerated && inOrder then fun b0 b1 rng s1 s2 inf -> psiBlockSimdInOrder seed beta2 c g2 shift b0 b1 rng s1 s2 inf
+                elif Vector256.IsHardwareAccelerated then fun b0 b1 rng s1 s2 inf -> psiBlockSimdLanes seed beta2 c g2 shift b0 b1 rng s1 s2 inf
                 else fun b0 b1 rng s1 s2 inf -> psiBlock seed beta2 c g2 shift b0 b1 rng s1 s2 inf)
         { curve with Original = reference }
 

@@ -3,6 +3,7 @@ namespace Research.Analysis
 open System
 open System.Threading.Tasks
 open System.Runtime.Intrinsics
+open System.Runtime.CompilerServices
 open System.Runtime.InteropServices
 
 /// <summary>How EM is started for each restart.</summary>
@@ -192,13 +193,24 @@ module GaussianMixture =
           ChunkSize: int
           Chunks: int
           /// Per chunk (3k + 1 values): Σ r | Σ r x | Σ r (x − μ)² | Σ log p(x).
-          Partial: float[] }
+          Partial: float[]
+          /// Per chunk, the E-step's vector scratch (<c>scratchLength k</c> vectors), so that chunks
+          /// on different cores never share one and no step allocates.
+          Scratch: Vector256<float>[] }
 
     let private chunkSize = 4096
 
     /// E- and M-steps are spread over cores from this many points on; below it a step takes well
     /// under a millisecond and a parallel loop costs more than it saves on a busy machine.
     let private parallelFrom = 131072
+
+    /// The E-step works on blocks of this many vectors (4 points each) component by component, so
+    /// that a component's constants stay in registers and k·block exps are independent.
+    let private block = 16
+
+    /// Vectors of E-step scratch per chunk: k·block log-densities, block maxima, block sums, and
+    /// the k Σ r and k Σ r x accumulators.
+    let private scratchLength (k: int) = k * block + 2 * block + 2 * k
 
     /// Four consecutive doubles as a vector.
     let inline private load4 (a: float[]) (i: int) : Vector256<float> =
@@ -208,44 +220,92 @@ module GaussianMixture =
         let n = x.Length
         let chunks = (n + chunkSize - 1) / chunkSize
         { X = x; K = k; Resp = Array.zeroCreate (n * k); ChunkSize = chunkSize; Chunks = chunks
-          Partial = Array.zeroCreate (chunks * (3 * k + 1)) }
+          Partial = Array.zeroCreate (chunks * (3 * k + 1))
+          Scratch = Array.zeroCreate (chunks * scratchLength k) }
+
+    /// Vector256.Exp's own fallback, Math.Exp lane by lane, except that lanes below −746 are set to
+    /// the 0 that Math.Exp returns there without calling it.
+    let internal expByLanes (d: Vector256<float>) : Vector256<float> =
+        let mutable r = Vector256<float>.Zero
+        for l in 0 .. 3 do
+            let v = d.GetElement l
+            if not (v < -746.0) then r <- r.WithElement(l, Math.Exp v)
+        r
+
+    /// <summary>
+    /// <c>Vector256.Exp d</c> bit for bit, with a cheaper fallback. When a lane is below −708 (or NaN),
+    /// <c>Vector256.Exp</c> (.NET 10) computes all four lanes with the scalar <c>Math.Exp</c>, and for
+    /// the lanes that underflow libm then goes through its error handling (errno), the most expensive
+    /// part of an E-step on the study's gradients: narrow components put a lane of about a quarter of
+    /// the vectors far below −708. <c>Math.Exp</c> is exactly 0 below −745.134 (half the smallest
+    /// subnormal), so lanes below −746 are set to 0 without the call; every other lane of such a
+    /// vector still gets <c>Math.Exp</c>, as in <c>Vector256.Exp</c>.
+    /// </summary>
+    /// <remarks>Checked against <c>Vector256.Exp</c> bit for bit on vectors mixing every range, −∞ and
+    /// NaN (tests: Statistics.GaussianMixture, "the E-step's exp").</remarks>
+    [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
+    let internal expOfNonPositive (d: Vector256<float>) : Vector256<float> =
+        if Vector256.GreaterThanOrEqualAll(d, Vector256.Create -708.0) then Vector256.Exp d
+        else expByLanes d
 
     /// E-step over x[lo..hi): responsibilities into resp, and the chunk's Σ r, Σ r x, Σ lse into
-    /// partial[off..]. Four points at a time with Vector256 (exp/log vectorised), scalar tail.
+    /// partial[off..]. Four points at a time with Vector256 (exp/log vectorised), in blocks of
+    /// <c>block</c> vectors taken component by component (every lane and every sum sees the same
+    /// operations in the same order as point by point), scalar tail. <c>scratch</c> holds
+    /// <c>scratchLength k</c> vectors from <c>so</c> on.
     let private eStepChunk (x: float[]) (n: int) (k: int) (lo: int) (hi: int)
-                           (pc: float[]) (mupc: float[]) (cst: float[]) (resp: float[]) (partial: float[]) (off: int) =
+                           (pc: float[]) (mupc: float[]) (cst: float[]) (resp: float[]) (partial: float[]) (off: int)
+                           (scratch: Vector256<float>[]) (so: int) =
         let half = Vector256.Create 0.5
-        let lpv = Array.zeroCreate<Vector256<float>> k
-        let nkv = Array.zeroCreate<Vector256<float>> k
-        let sxv = Array.zeroCreate<Vector256<float>> k
-        let pcv = Array.init k (fun j -> Vector256.Create pc.[j])
-        let mupcv = Array.init k (fun j -> Vector256.Create mupc.[j])
-        let cstv = Array.init k (fun j -> Vector256.Create cst.[j])
+        let xr = &MemoryMarshal.GetArrayDataReference x
+        let rr = &MemoryMarshal.GetArrayDataReference resp
+        // buf: k·block log-densities, then exps | block maxima at mxo | block sums, then 1/sums, at sumo |
+        // Σ r at acc + j and Σ r x at acc + k + j
+        let buf = &Unsafe.Add(&MemoryMarshal.GetArrayDataReference scratch, so)
+        let mxo = k * block
+        let sumo = mxo + block
+        let acc = sumo + block
+        for j in 0 .. 2 * k - 1 do Unsafe.Add(&buf, acc + j) <- Vector256<float>.Zero
         let mutable lseV = Vector256<float>.Zero
         let mutable i = lo
         while i + 4 <= hi do
-            let xv = load4 x i
-            let mutable mx = Vector256.Create Double.NegativeInfinity
+            let nb = min block ((hi - i) / 4)
+            for b in 0 .. nb - 1 do Unsafe.Add(&buf, mxo + b) <- Vector256.Create Double.NegativeInfinity
             for j in 0 .. k - 1 do
-                let y = xv * pcv.[j] - mupcv.[j]
-                let v = cstv.[j] - half * (y * y)
-                lpv.[j] <- v
-                mx <- Vector256.Max(mx, v)
-            let mutable s = Vector256<float>.Zero
+                let pcv = Vector256.Create pc.[j]
+                let mupcv = Vector256.Create mupc.[j]
+                let cstv = Vector256.Create cst.[j]
+                for b in 0 .. nb - 1 do
+                    let y = Vector256.LoadUnsafe(&xr, unativeint (i + 4 * b)) * pcv - mupcv
+                    let v = cstv - half * (y * y)
+                    Unsafe.Add(&buf, j * block + b) <- v
+                    Unsafe.Add(&buf, mxo + b) <- Vector256.Max(Unsafe.Add(&buf, mxo + b), v)
+            for b in 0 .. nb - 1 do Unsafe.Add(&buf, sumo + b) <- Vector256<float>.Zero
             for j in 0 .. k - 1 do
-                let e = Vector256.Exp(lpv.[j] - mx)
-                lpv.[j] <- e
-                s <- s + e
-            lseV <- lseV + (mx + Vector256.Log s)
-            let inv = Vector256<float>.One / s
+                for b in 0 .. nb - 1 do
+                    let e = expOfNonPositive (Unsafe.Add(&buf, j * block + b) - Unsafe.Add(&buf, mxo + b))
+                    Unsafe.Add(&buf, j * block + b) <- e
+                    Unsafe.Add(&buf, sumo + b) <- Unsafe.Add(&buf, sumo + b) + e
+            for b in 0 .. nb - 1 do
+                let s = Unsafe.Add(&buf, sumo + b)
+                lseV <- lseV + (Unsafe.Add(&buf, mxo + b) + Vector256.Log s)
+                Unsafe.Add(&buf, sumo + b) <- Vector256<float>.One / s
             for j in 0 .. k - 1 do
-                let r = lpv.[j] * inv
-                r.CopyTo(Span<float>(resp, j * n + i, 4))
-                nkv.[j] <- nkv.[j] + r
-                sxv.[j] <- sxv.[j] + r * xv
-            i <- i + 4
-        let nk = Array.init k (fun j -> Vector256.Sum nkv.[j])
-        let sx = Array.init k (fun j -> Vector256.Sum sxv.[j])
+                let mutable nkv = Unsafe.Add(&buf, acc + j)
+                let mutable sxv = Unsafe.Add(&buf, acc + k + j)
+                for b in 0 .. nb - 1 do
+                    let r = Unsafe.Add(&buf, j * block + b) * Unsafe.Add(&buf, sumo + b)
+                    r.StoreUnsafe(&rr, unativeint (j * n + i + 4 * b))
+                    nkv <- nkv + r
+                    sxv <- sxv + r * Vector256.LoadUnsafe(&xr, unativeint (i + 4 * b))
+                Unsafe.Add(&buf, acc + j) <- nkv
+                Unsafe.Add(&buf, acc + k + j) <- sxv
+            i <- i + 4 * nb
+        let nk = Array.zeroCreate<float> k
+        let sx = Array.zeroCreate<float> k
+        for j in 0 .. k - 1 do
+            nk.[j] <- Vector256.Sum(Unsafe.Add(&buf, acc + j))
+            sx.[j] <- Vector256.Sum(Unsafe.Add(&buf, acc + k + j))
         let mutable lse = Vector256.Sum lseV
         let lp = Array.zeroCreate<float> k
         while i < hi do
@@ -286,7 +346,7 @@ module GaussianMixture =
         let stride = 3 * k + 1
         let chunk (c: int) =
             let lo = c * ws.ChunkSize
-            eStepChunk x n k lo (min n (lo + ws.ChunkSize)) precChol mupc cst ws.Resp ws.Partial (c * stride)
+            eStepChunk x n k lo (min n (lo + ws.ChunkSize)) precChol mupc cst ws.Resp ws.Partial (c * stride) ws.Scratch (c * scratchLength k)
         if n < parallelFrom then (for c in 0 .. ws.Chunks - 1 do chunk c) else Parallel.For(0, ws.Chunks, chunk) |> ignore
         let mutable total = 0.0
         for c in 0 .. ws.Chunks - 1 do
@@ -296,6 +356,8 @@ module GaussianMixture =
     /// Σ r_ij (x_i − μ_j)² over x[lo..hi) into partial[off + 2k + j].
     let private varianceChunk (x: float[]) (n: int) (k: int) (lo: int) (hi: int) (means: float[])
                               (resp: float[]) (partial: float[]) (off: int) =
+        let xr = &MemoryMarshal.GetArrayDataReference x
+        let rr = &MemoryMarshal.GetArrayDataReference resp
         for j in 0 .. k - 1 do
             let mu = means.[j]
             let muv = Vector256.Create mu
@@ -303,8 +365,8 @@ module GaussianMixture =
             let mutable i = lo
             let baseIdx = j * n
             while i + 4 <= hi do
-                let d = load4 x i - muv
-                accv <- accv + load4 resp (baseIdx + i) * (d * d)
+                let d = Vector256.LoadUnsafe(&xr, unativeint i) - muv
+                accv <- accv + Vector256.LoadUnsafe(&rr, unativeint (baseIdx + i)) * (d * d)
                 i <- i + 4
             let mutable acc = Vector256.Sum accv
             while i < hi do

@@ -267,6 +267,26 @@ let tests =
                 Expect.isFalse (curve.Variance |> Array.exists Double.IsNaN) "no NaN"
                 Expect.isFalse (curve.Mean |> Array.exists Double.IsNaN) "no NaN"
                 Expect.equal curve.Original.[0] infinity "ψ_1 of the original series (g₁ = 0)"
+            yield testCase "exact zeros on the SIMD kernel: the scalar kernel's curves bit for bit (B = 1000 and 1003, T = 100 and 37)" <| fun () ->
+                // Fingerprints (FNV-1a over the bits of Mean, Variance and Unbounded) of the curves the scalar
+                // kernel gave these series before series with zeros moved onto the SIMD kernel (commit 3cf6c2d).
+                let rng = Xoshiro256StarStar(21L, 0L)
+                let series =
+                    [ "14% zeros, T = 100", Array.init 100 (fun _ -> if rng.NextDouble() < 0.14 then 0.0 else 0.01 * rng.NextNormal())
+                      "leading zeros, T = 100", Array.init 100 (fun t -> if t < 3 then 0.0 else 0.01 * rng.NextNormal())
+                      "mostly zeros, T = 37", Array.init 37 (fun t -> if t % 5 <> 2 then 0.0 else 0.01 * rng.NextNormal()) ]
+                let expected =
+                    [ 0x71adf0f4fbf7fefdUL; 0xc8767a6a5c7b120eUL; 0xabe383ce834e09e4UL; 0x0930a5fde733cbd3UL; 0x02dbbe706e3b59e3UL; 0x5c8275a6de8a6d18UL ]
+                let fingerprint (c: PrefixCurve) =
+                    let mutable h = 14695981039346656037UL
+                    let mix (v: uint64) = h <- (h ^^^ v) * 1099511628211UL
+                    for v in c.Mean do mix (uint64 (BitConverter.DoubleToInt64Bits v))
+                    for v in c.Variance do mix (uint64 (BitConverter.DoubleToInt64Bits v))
+                    for v in c.Unbounded do mix (uint64 v)
+                    h
+                let actual = [ for _, g in series do for b in [ 1000; 1003 ] -> fingerprint (Bootstrap.psiCurve 0.999 7L b g) ]
+                for (name, _), i in List.zip series [ 0; 2; 4 ] do
+                    Expect.equal (actual.[i], actual.[i + 1]) (expected.[i], expected.[i + 1]) $"{name}: fingerprints at B = 1000, 1003"
             yield testCase "generic prefix statistic (running mean) equals explicit resampling" <| fun () ->
                 let g = (ownSeries ()).[1]
                 let curve = Bootstrap.prefixCurve (fun () -> RunningMean() :> IPrefixStatistic) 8L 200 g

@@ -189,6 +189,37 @@ let tests =
                 Expect.equal a.MeanLogLikelihood b.MeanLogLikelihood "likelihood"
         ]
 
+        testList "the E-step's exp (fast path for lanes below −708)" [
+            testCase "equals Vector256.Exp bit for bit on vectors mixing every range, the edges, −∞ and NaN" <| fun () ->
+                let edges =
+                    [| 0.0; -0.0; -1e-300; -1.0; -707.9999999; -708.0; -708.0000001; -709.0; -720.5; -744.44; -745.1332; -745.134
+                       -745.14; -746.0; -746.0001; -800.0; -1e6; -Double.MaxValue; Double.NegativeInfinity; nan |]
+                let rng = Xoshiro256StarStar(5L, 0L)
+                let lane () =
+                    match rng.NextInt 4 with
+                    | 0 -> edges.[rng.NextInt edges.Length]
+                    | 1 -> -40.0 * rng.NextDouble()
+                    | 2 -> -708.0 - 40.0 * rng.NextDouble()
+                    | _ -> -1000.0 * rng.NextDouble()
+                for t in 1 .. 200000 do
+                    let d = Runtime.Intrinsics.Vector256.Create(lane (), lane (), lane (), lane ())
+                    let expected = Runtime.Intrinsics.Vector256.Exp d
+                    let actual = GaussianMixture.expOfNonPositive d
+                    for l in 0 .. 3 do
+                        if BitConverter.DoubleToInt64Bits(actual.[l]) <> BitConverter.DoubleToInt64Bits(expected.[l]) then
+                            failtest $"lane {l} of {d}: expected {expected.[l]:R}, got {actual.[l]:R}"
+            testCase "fits with narrow and wide components are those of the plain E-step, bit for bit" <| fun () ->
+                // Many E-step lanes below −708 and some in the subnormal range; n = 3843 has a scalar tail. The
+                // BICs are those of the E-step before the fast exp and the blocked layout (commit ec7e9db).
+                let model = { Weights = [| 0.3; 0.3; 0.2; 0.2 |]; Means = [| 0.0; 0.5; 3.0; -2.0 |]; Variances = [| 1e-6; 0.04; 1.0; 4.0 |] }
+                let x = (GaussianMixture.sample 11L 3843 model).Values
+                for k, bic, iterations in [ 1, 0x40cf20ac9a25b83cL, 4; 3, 0x40c7f3f2b33404c2L, 12; 5, 0x40a5c83d22114fe4L, 23 ] do
+                    let o = { MixtureOptions.Create(k, standardize = true) with Restarts = 4; MaxIterations = 20; Refine = Some { Tolerance = 1e-5; MaxIterations = 300 } }
+                    let f = GaussianMixture.fit o x
+                    Expect.equal (BitConverter.DoubleToInt64Bits f.Bic) bic $"k = {k}: BIC {f.Bic:R}"
+                    Expect.equal f.Iterations iterations $"k = {k}: iterations"
+        ]
+
         testList "bad input: the error names the argument and the problem" [
             testCase "more components than distinct points" <| fun () ->
                 throwsArg "Components" [ "at most as many components as distinct data points (3)"; "got 4" ] (fun () ->

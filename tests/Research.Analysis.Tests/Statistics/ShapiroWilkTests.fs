@@ -90,9 +90,13 @@ let tests =
                     Expect.equal b.W s.W $"{caseName c}: W"
                     Expect.equal b.PValue s.PValue $"{caseName c}: p"
 
-            testCase "testMany32 and testColumns32 (SIMD sorting-network path) on float32 data equal test on the widened values, bit for bit" <| fun () ->
-                let rng = Xoshiro256StarStar(7L, 0L)
-                let rows, cols = 100, 37 // 4 blocks of 8 columns through the SIMD path, 5 through the scalar one
+            // n = 100 (the study's), 257 (the first length above the old network limit of 256), 1000,
+            // 4999 and 5000 (odd and even, Royston's largest validated n), 8192 (the network's limit) and
+            // 8193 (the scalar path above it)
+            for rows in [ 100; 257; 1000; 4999; 5000; 8192; 8193 ] do
+              testCase $"n = {rows}: testMany32 and testColumns32 (SIMD sorting-network path) on float32 data equal test on the widened values, bit for bit" <| fun () ->
+                let rng = Xoshiro256StarStar(7L, int64 rows)
+                let cols = 37 // 4 blocks of 8 columns through the SIMD path, 5 through the scalar one
                 let data = Array.init (rows * cols) (fun _ -> float32 (rng.NextNormal() * 0.01))
                 let set c f = for r in 0 .. rows - 1 do data.[r * cols + c] <- f r data.[r * cols + c]
                 set 3 (fun _ _ -> 0.25f) // constant column inside a SIMD block
@@ -100,6 +104,9 @@ let tests =
                 set 12 (fun _ v -> v * 1e-12f) // range < 1e-10: R's rescaling
                 set 20 (fun _ v -> MathF.Round(v * 300.0f)) // heavy ties
                 set 34 (fun _ _ -> -1.0f) // constant column on the scalar tail
+                set 5 (fun r v -> if r % 3 = 0 then 0.0f elif r % 7 = 0 then -0.0f else v) // exact zeros, both signs
+                set 26 (fun r v -> if r % 2 = 0 then 0.0f else MathF.Round(v * 100.0f) / 100.0f) // half zeros, rest tied
+                set 30 (fun r _ -> if r = rows / 2 then 1.0f else 0.0f) // all zero but one value
                 let columns = Array.init cols (fun c -> Array.init rows (fun r -> data.[r * cols + c]))
                 let byColumns = ShapiroWilk.tryTestColumns32 cols data
                 let byJagged = ShapiroWilk.tryTestMany32 columns

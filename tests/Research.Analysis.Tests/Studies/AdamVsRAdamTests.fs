@@ -424,3 +424,21 @@ let scaleInvariance =
                     Expect.floatClose { absolute = 1e-6; relative = 0.0 } ks.[n] ks1.[n] $"neuron {n} KS distance at scale {a}"
                 Expect.equal verdicts verdicts1 $"every verdict at scale {a}"
     ]
+
+[<Tests>]
+let mixtureScheduling =
+    testList "Studies.AdamVsRAdam.mixtures: fitting the neurons on several threads changes nothing" [
+        testCase "every neuron's fits equal GaussianMixture.fit called one neuron after another, bit for bit" <| fun () ->
+            let dir = shapedTrace 40 6 12 "mixed"
+            let options = { fastOptions.Analysis with BootstrapResamples = 50; WeightsPerGroup = 10; MixtureRestarts = 3 }
+            let stream = RandomStreams.forStudy AdamVsRAdamStudy.Name 3L
+            let analysis = (AdamVsRAdamStudy.analyseTraces options stream ignore [ dir ]).Head
+            let trace = GradientTrace.load None dir
+            Expect.equal analysis.Mixtures.Length trace.Neurons "one mixture per neuron"
+            for m in analysis.Mixtures do
+                let pooled, _ = GradientAnalysis.pooledGradients trace m.Neuron
+                let seed = stream $"{trace.Label}/mixture/neuron {m.Neuron}"
+                let expected = [| for k in 1 .. m.BicByComponents.Length -> (GaussianMixture.fit (GradientAnalysis.mixtureOptions options seed k) pooled).Bic |]
+                Expect.equal (m.BicByComponents |> Array.map BitConverter.DoubleToInt64Bits) (expected |> Array.map BitConverter.DoubleToInt64Bits)
+                    $"neuron {m.Neuron}: BIC for k = 1 … {expected.Length}"
+    ]

@@ -226,29 +226,42 @@ module GradientAnalysis =
           Candidates = candidates.Length
           DroppedUnbounded = chosen.Length - keep.Length }
 
-    /// The k = 1 … K fits of one neuron's pooled gradients (K = MixtureComponents, or fewer when the
+    /// The k = 1 … K fits of each neuron's pooled gradients (K = MixtureComponents, or fewer when the
     /// pool has fewer distinct values), with KS distance and histogram; no fit below 2 distinct values.
-    let private neuronMixture (options: AnalysisOptions) (stream: string -> int64) (trace: GradientTrace) (n: int) : NeuronMixture =
-        let pooled, constant = pooledGradients trace n
-        let sorted = Array.sort pooled // finite: GradientTrace.load rejects NaN/inf
-        let distinct = if sorted.Length = 0 then 0 else 1 + (Seq.pairwise sorted |> Seq.filter (fun (a, b) -> a <> b) |> Seq.length)
-        let edges, dens = if sorted.Length = 0 then [||], [||] else Histogram.densityOfSorted options.HistogramBins (0.005, 0.995) sorted
-        let left = if constant > 0 then $"; {constant} constant series left out" else ""
-        if distinct < 2 then
-            let why = if sorted.Length = 0 then "every weight's series is constant" else $"its {sorted.Length} pooled gradients are all equal"
-            { Neuron = n; Points = sorted.Length; ConstantLeftOut = constant; Fit = None; BicByComponents = [||]; KsDistance = nan
-              BinEdges = edges; Densities = dens; Note = $"neuron {n}: no mixture ({why}){left}" }
-        else
-            let top = min options.MixtureComponents distinct
-            let seed = stream $"{trace.Label}/mixture/neuron {n}"
-            let fits = [| 1 .. top |] |> Array.map (fun k -> GaussianMixture.fit (mixtureOptions options seed k) pooled)
-            let fit = fits.[fits.Length - 1]
-            let fewer = if top < options.MixtureComponents then $"neuron {n}: {top} components only ({distinct} distinct values){left}" else ""
-            { Neuron = n; Points = sorted.Length; ConstantLeftOut = constant; Fit = Some fit
-              BicByComponents = fits |> Array.map (fun f -> f.Bic)
-              KsDistance = GaussianMixture.ksDistanceSorted fit.Parameters sorted
-              BinEdges = edges; Densities = dens
-              Note = (if fewer <> "" then fewer elif constant > 0 then $"neuron {n}: {constant} constant series left out" else "") }
+    /// The neurons' seeds are taken in neuron order, then the neurons are fitted on the caller and
+    /// helper threads (Work.run): each fit depends only on its data and its seed, so the result is
+    /// the same on any number of cores and in any schedule.
+    let private neuronMixtures (options: AnalysisOptions) (stream: string -> int64) (trace: GradientTrace) : NeuronMixture[] =
+        let prepared =
+            Array.init trace.Neurons (fun n ->
+                let pooled, constant = pooledGradients trace n
+                let sorted = Array.sort pooled // finite: GradientTrace.load rejects NaN/inf
+                let distinct = if sorted.Length = 0 then 0 else 1 + (Seq.pairwise sorted |> Seq.filter (fun (a, b) -> a <> b) |> Seq.length)
+                let seed = if distinct < 2 then None else Some(stream $"{trace.Label}/mixture/neuron {n}")
+                pooled, constant, sorted, distinct, seed)
+        let fits =
+            Work.run true trace.Neurons (fun n ->
+                match prepared.[n] with
+                | pooled, _, _, distinct, Some seed ->
+                    let top = min options.MixtureComponents distinct
+                    [| 1 .. top |] |> Array.map (fun k -> GaussianMixture.fit (mixtureOptions options seed k) pooled)
+                | _ -> [||])
+        prepared |> Array.mapi (fun n (_, constant, sorted, distinct, _) ->
+            let edges, dens = if sorted.Length = 0 then [||], [||] else Histogram.densityOfSorted options.HistogramBins (0.005, 0.995) sorted
+            let left = if constant > 0 then $"; {constant} constant series left out" else ""
+            if distinct < 2 then
+                let why = if sorted.Length = 0 then "every weight's series is constant" else $"its {sorted.Length} pooled gradients are all equal"
+                { Neuron = n; Points = sorted.Length; ConstantLeftOut = constant; Fit = None; BicByComponents = [||]; KsDistance = nan
+                  BinEdges = edges; Densities = dens; Note = $"neuron {n}: no mixture ({why}){left}" }
+            else
+                let top = fits.[n].Length
+                let fit = fits.[n].[top - 1]
+                let fewer = if top < options.MixtureComponents then $"neuron {n}: {top} components only ({distinct} distinct values){left}" else ""
+                { Neuron = n; Points = sorted.Length; ConstantLeftOut = constant; Fit = Some fit
+                  BicByComponents = fits.[n] |> Array.map (fun f -> f.Bic)
+                  KsDistance = GaussianMixture.ksDistanceSorted fit.Parameters sorted
+                  BinEdges = edges; Densities = dens
+                  Note = (if fewer <> "" then fewer elif constant > 0 then $"neuron {n}: {constant} constant series left out" else "") })
 
     /// Analyses one trace. Random choices take their seeds from <paramref name="stream"/> by name
     /// ("{label}/weights/normal", "{label}/bootstrap/normal", "{label}/mixture/neuron n", …);
@@ -280,7 +293,7 @@ module GradientAnalysis =
                   HolmRejected = idx |> Array.filter (fun j -> holm.Reject.[j]) |> Array.length
                   BhRejected = idx |> Array.filter (fun j -> bh.Reject.[j]) |> Array.length })
         // 2. Mixtures of the pooled gradients of each neuron.
-        let mixtures = Array.init trace.Neurons (neuronMixture options stream trace)
+        let mixtures = neuronMixtures options stream trace
         let fitted = mixtures |> Array.filter (fun m -> m.Fit.IsSome)
         let maxKs = if fitted.Length = 0 then "none fitted" else (fitted |> Array.map (fun m -> m.KsDistance) |> Array.max).ToString("F4", Globalization.CultureInfo.InvariantCulture)
         progress $"{trace.Neurons} mixtures (k = 1…{options.MixtureComponents}, up to {trace.Inputs * trace.Iterations} points each): {fitted.Length} fitted, max KS distance {maxKs}"

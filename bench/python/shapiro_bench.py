@@ -1,0 +1,57 @@
+"""The Python side of Research.Benchmarks' Shapiro-Wilk comparison by sample size: scipy's
+per-series loop on the SAME float32 matrix the .NET side tests, one request at a time, so that the
+two sides' timings can be interleaved on a shared machine.
+
+    python3 shapiro_bench.py        (then one request per line on stdin, one JSON reply per line)
+
+Requests:
+    shapiro PATH ROWS COLS REPEATS  scipy.stats.shapiro on each of the COLS columns of the row-major
+                                    float32 [ROWS, COLS] matrix in PATH (raw little-endian), in a Python
+                                    loop (what the notebook did), REPEATS times; reply with the median
+                                    and minimum wall time in ms
+    versions                        reply with the versions of python, numpy and scipy
+    quit
+"""
+import json
+import sys
+import time
+import warnings
+
+import numpy as np
+import scipy
+from scipy import stats
+
+
+def shapiro(path, rows, cols, repeats):
+    x = np.fromfile(path, dtype="<f4").reshape(rows, cols)
+    columns = [x[:, j] for j in range(cols)]
+    times = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # n > 5000 warnings
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for c in columns:
+                stats.shapiro(c)
+            times.append((time.perf_counter() - t0) * 1e3)
+    return {"ms": float(np.median(times)), "min_ms": float(np.min(times))}
+
+
+def main():
+    for line in sys.stdin:
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "quit":
+            break
+        if parts[0] == "versions":
+            reply = {"python": sys.version.split()[0], "numpy": np.__version__, "scipy": scipy.__version__}
+        elif parts[0] == "shapiro":
+            reply = shapiro(parts[1], int(parts[2]), int(parts[3]), int(parts[4]))
+        else:
+            reply = {"error": f"unknown request {parts[0]}"}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
