@@ -175,7 +175,9 @@ module Replication =
                           match c.PerSeed |> List.tryFind (fun (k, _) -> k = s) with
                           | Some(_, r) -> string r.Verdict
                           | None -> "–"
-                      yield $"{c.AsExpected}/{c.PerSeed.Length}"
+                      yield (match c.Expected with
+                             | Some _ -> $"{c.AsExpected}/{c.PerSeed.Length}"
+                             | None -> "–")
                       yield string c.Label
                       yield (snd c.PerSeed.Head).Effect.Quantity
                       yield $"{fmt m} [{fmt lo}, {fmt hi}]" ] ]

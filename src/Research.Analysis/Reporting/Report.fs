@@ -92,7 +92,7 @@ module Report =
     let private css = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;color:#1d2733;line-height:1.45}
 h1{font-size:1.7em;margin-bottom:.2em} h2{margin-top:1.8em;border-bottom:1px solid #d6dde6;padding-bottom:.2em} h3{margin-top:1.3em}
-table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em} th,td{border:1px solid #d6dde6;padding:.25em .6em;text-align:left;vertical-align:top}
+div.table{overflow-x:auto} table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em} th,td{border:1px solid #d6dde6;padding:.25em .6em;text-align:left;vertical-align:top}
 th{background:#eef2f7} caption{text-align:left;font-weight:600;padding:.3em 0}
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:.15em 1.2em;font-size:.9em} dl.facts dt{font-weight:600} dl.facts dd{margin:0;word-break:break-all}
 figure{margin:1em 0 2em} figcaption{font-size:.9em;color:#44515f}
@@ -113,7 +113,7 @@ figure{margin:1em 0 2em} figcaption{font-size:.9em;color:#44515f}
         add "</script>\n</head>\n<body>\n"
         add $"<h1>{escape title}</h1>\n"
         let table (t: ReportTable) (hrefs: string list) =
-            add $"<table>\n<caption>{escape t.Title}</caption>\n<thead><tr>"
+            add $"<div class=\"table\"><table>\n<caption>{escape t.Title}</caption>\n<thead><tr>"
             for c in t.Columns do add $"<th>{escape c}</th>"
             add "</tr></thead>\n<tbody>\n"
             for i, row in List.indexed t.Rows do
@@ -123,7 +123,7 @@ figure{margin:1em 0 2em} figcaption{font-size:.9em;color:#44515f}
                     | Some href when j = 0 -> add $"<td><a href=\"{escape href}\">{escape cell}</a></td>"
                     | _ -> add $"<td>{escape cell}</td>"
                 add "</tr>\n"
-            add "</tbody>\n</table>\n"
+            add "</tbody>\n</table></div>\n"
             match t.CsvName with
             | Some name -> add $"<p class=\"csv\">CSV: <a href=\"{escape name}\">{escape name}</a></p>\n"
             | None -> ()
