@@ -108,7 +108,9 @@ public sealed class TraceWriter : IDisposable
     readonly List<SeriesHandle> series = [];
     readonly HashSet<string> fileNames = new(StringComparer.OrdinalIgnoreCase);
     readonly bool syncToDisk;
+    readonly bool manifestInBackground;
     readonly DateTime createdUtc;
+    Task? manifestWrite;
     long? lastIteration;
     long distinctIterations;
     long finishedSinceFlush;
@@ -117,12 +119,13 @@ public sealed class TraceWriter : IDisposable
     bool completed;
     bool disposed;
 
-    TraceWriter(string directory, JsonObject run, int flushEvery, bool syncToDisk)
+    TraceWriter(string directory, JsonObject run, int flushEvery, bool syncToDisk, bool manifestInBackground)
     {
         Directory = directory;
         Run = run;
         FlushEvery = flushEvery;
         this.syncToDisk = syncToDisk;
+        this.manifestInBackground = manifestInBackground;
         createdUtc = DateTime.UtcNow;
     }
 
@@ -139,10 +142,20 @@ public sealed class TraceWriter : IDisposable
     /// <param name="syncToDisk">Force data, headers and manifest to stable storage at each flush
     /// (fsync; default true). False keeps the trace consistent after a killed process but not after
     /// a power cut, and makes flushes cheaper on slow disks.</param>
+    /// <param name="manifestInBackground">At the automatic flushes inside <see cref="Append(SeriesHandle, long, ReadOnlySpan{float})"/>,
+    /// write the rows and headers as usual but hand the manifest (serialised on the caller's thread,
+    /// after the rows are on disk) to a background task that writes and renames it, so the caller does
+    /// not wait for the file system; at most one such write is in flight (the next flush waits for
+    /// it). <see cref="Flush"/>, <see cref="Complete"/>, <see cref="Dispose"/> and
+    /// <see cref="AddSeries"/> wait for it and write their manifest themselves. A killed process
+    /// leaves the previous manifest or the new one, each claiming only rows on disk. A failed
+    /// background write is thrown by the next flush, <see cref="Complete"/> or <see cref="Dispose"/>.
+    /// Default false (every manifest written before the append returns).</param>
     /// <returns>The writer; dispose it.</returns>
     /// <exception cref="ArgumentException">A non-empty directory without <paramref name="overwrite"/>,
     /// a non-empty directory that is not a trace, or <paramref name="flushEvery"/> &lt; 1.</exception>
-    public static TraceWriter Create(string directory, JsonObject? run = null, int flushEvery = 10, bool overwrite = false, bool syncToDisk = true)
+    public static TraceWriter Create(string directory, JsonObject? run = null, int flushEvery = 10, bool overwrite = false, bool syncToDisk = true,
+        bool manifestInBackground = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         if (flushEvery < 1)
@@ -171,7 +184,7 @@ public sealed class TraceWriter : IDisposable
         {
             System.IO.Directory.CreateDirectory(directory);
         }
-        var w = new TraceWriter(directory, (JsonObject?)run?.DeepClone() ?? new JsonObject(), flushEvery, syncToDisk);
+        var w = new TraceWriter(directory, (JsonObject?)run?.DeepClone() ?? new JsonObject(), flushEvery, syncToDisk, manifestInBackground);
         w.WriteManifest();
         return w;
     }
@@ -281,7 +294,7 @@ public sealed class TraceWriter : IDisposable
             if (lastIteration is not null)
             {
                 finishedSinceFlush++;
-                if (finishedSinceFlush >= FlushEvery) Flush();
+                if (finishedSinceFlush >= FlushEvery) FlushCore(background: manifestInBackground);
             }
             lastIteration = iteration;
             distinctIterations++;
@@ -303,16 +316,30 @@ public sealed class TraceWriter : IDisposable
     public void Flush()
     {
         CheckOpen();
-        FlushCore();
+        FlushCore(background: false);
     }
 
-    void FlushCore()
+    void FlushCore(bool background)
     {
         FlushSeries();
         finishedSinceFlush = 0;
         iterationsOnDisk = distinctIterations;
         lastIterationOnDisk = lastIteration;
-        WriteManifest();
+        if (background)
+        {
+            var bytes = ManifestBytes(); // a snapshot taken after the rows it announces are on disk
+            WaitForManifest();
+            manifestWrite = Task.Run(() => WriteManifestFile(bytes));
+        }
+        else WriteManifest();
+    }
+
+    /// <summary>Waits for the background manifest write, if any, and throws what it threw.</summary>
+    void WaitForManifest()
+    {
+        if (manifestWrite is not { } pending) return;
+        manifestWrite = null;
+        pending.GetAwaiter().GetResult();
     }
 
     void FlushSeries()
@@ -345,7 +372,12 @@ public sealed class TraceWriter : IDisposable
         Exception? first = null;
         if (!completed)
         {
-            try { FlushCore(); }
+            try { FlushCore(background: false); }
+            catch (Exception e) { first = e; }
+        }
+        else
+        {
+            try { WaitForManifest(); }
             catch (Exception e) { first = e; }
         }
         foreach (var s in series)
@@ -380,9 +412,28 @@ public sealed class TraceWriter : IDisposable
 
     void WriteManifest()
     {
+        var bytes = ManifestBytes();
+        WaitForManifest();
+        WriteManifestFile(bytes);
+    }
+
+    /// <summary>Writes the manifest to <c>manifest.json.tmp</c>, forces it to disk when asked, and renames it over <c>manifest.json</c>.</summary>
+    void WriteManifestFile(byte[] bytes)
+    {
         var path = System.IO.Path.Combine(Directory, TraceFormat.ManifestFileName);
         var tmp = path + ".tmp";
         using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            fs.Write(bytes);
+            fs.Flush(syncToDisk);
+        }
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>The manifest's text as it stands now, ending in a newline.</summary>
+    byte[] ManifestBytes()
+    {
+        var fs = new MemoryStream(4096);
         {
             using (var j = new Utf8JsonWriter(fs, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
             {
@@ -427,8 +478,7 @@ public sealed class TraceWriter : IDisposable
                 j.WriteEndObject();
             }
             fs.WriteByte((byte)'\n');
-            fs.Flush(syncToDisk);
         }
-        File.Move(tmp, path, overwrite: true);
+        return fs.ToArray();
     }
 }

@@ -111,8 +111,10 @@ public sealed class StepContext
         // One fused norm per tensor in the gradient's own dtype, then the norm of the norms:
         // ||g|| = sqrt(sum_i ||g_i||^2), as torch.nn.utils.clip_grad_norm_ computes it.
         using var scope = torch.NewDisposeScope();
-        var norms = Parameters.Where(p => p.grad is not null).Select(p => p.grad!.norm()).ToArray();
-        if (norms.Length == 0) return 0.0;
+        var norms = new List<Tensor>(Parameters.Count);
+        foreach (var p in Parameters)
+            if (p.grad is { } g) norms.Add(g.norm());
+        if (norms.Count == 0) return 0.0;
         return torch.stack(norms).norm().item<float>();
     }
 }

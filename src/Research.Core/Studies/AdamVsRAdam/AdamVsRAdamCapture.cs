@@ -145,6 +145,19 @@ public static class AdamVsRAdamCapture
         };
     }
 
+    /// <summary>The study's recorder: the OutputRows×InputColumns block of the last weight matrix's
+    /// gradient and second moment for iterations 1..RecordIterations, and loss, lr and the global gradient
+    /// norm at every step, flushed every 10 iterations (also used by <c>bench/capture.fsx</c>).</summary>
+    /// <param name="config">The study configuration.</param>
+    /// <param name="directory">The run directory (a previous trace there is replaced).</param>
+    /// <param name="model">The network being trained.</param>
+    /// <param name="run">What was trained (see <see cref="RunDescription"/>).</param>
+    public static TraceRecorder CreateRecorder(AdamVsRAdamConfig config, string directory, Network model, JsonObject run) =>
+        new(directory, model, run,
+            [new ParameterRecording(RecordedParameter(config.Widths), new IndexRange(0, config.OutputRows), new IndexRange(0, config.InputColumns),
+                1, config.RecordIterations, 1, Value: false, SecondMoment: true)],
+            flushEvery: 10, overwrite: true);
+
     /// <summary>Trains and records every optimizer of <paramref name="config"/> under <paramref name="runRoot"/>.</summary>
     /// <param name="config">The study configuration.</param>
     /// <param name="runRoot">Folder for the traces: one subfolder per optimizer label.</param>
@@ -166,7 +179,6 @@ public static class AdamVsRAdamCapture
             using var model = Architectures.Mlp(new MlpOptions(config.Widths));
             model.to(device);
             using var optimizer = CreateOptimizer(spec, model);
-            var parameter = RecordedParameter(config.Widths);
             var dir = Path.Combine(runRoot, Sanitize(spec.Label));
             var run = RunDescription.Create(model.Description, trainData, config.BatchSize, config.Seed, optimizer,
                 spec.ScheduleText, runtime, new Dictionary<string, object>
@@ -177,10 +189,7 @@ public static class AdamVsRAdamCapture
                     ["config_hash"] = config.Hash(),
                     ["config"] = config.ToJson(),
                 });
-            using var recorder = new TraceRecorder(dir, model, run,
-                [new ParameterRecording(parameter, new IndexRange(0, config.OutputRows), new IndexRange(0, config.InputColumns),
-                    1, config.RecordIterations, 1, Value: false, SecondMoment: true)],
-                flushEvery: 10, overwrite: true);
+            using var recorder = CreateRecorder(config, dir, model, run);
             var observers = new List<TrainingObserver> { recorder };
             if (spec.WarmupSteps > 0)
             {
