@@ -179,7 +179,7 @@ window.__browserCheck=function(){
             | Some b -> b
             | None -> invalidOp "no Chromium found (set CHROMIUM or install Debian's package: apt-get install chromium)"
         let full = Path.GetFullPath report
-        let timeout = TimeSpan.FromSeconds 120.0
+        let timeout = TimeSpan.FromSeconds 240.0  // the old check allowed 120 s for each of its two browser starts
         use cts = new CancellationTokenSource(timeout)
         let p, userDir, address = start browser timeout
         let mutable closing = false
