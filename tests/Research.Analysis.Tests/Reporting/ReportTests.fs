@@ -77,4 +77,28 @@ let tests =
             Expect.isFalse rb.Passed "the broken page fails the check"
             Expect.equal rb.ChartsDrawn 2 "the empty chart is not counted as drawn"
             Expect.contains rb.ConsoleErrors "boom" "console.error caught"
+
+        testCase "headless Chromium: a 3-D surface counts only with its WebGL scene; a WebGL notice or an unhandled rejection fails" <| fun () ->
+            if (BrowserCheck.tryFindBrowser ()).IsNone then
+                if Environment.GetEnvironmentVariable "CI" = "true" then failtest "CI: .ci/run should have installed chromium"
+                skiptest "Chromium not installed (.ci/run installs Debian's chromium)"
+            let dir = Path.Combine(Path.GetTempPath(), "report-browser-gl-" + Guid.NewGuid().ToString("N"))
+            let good = Path.Combine(dir, "surface.html")
+            Report.write good "surface"
+                [ Figure("surface", Chart.Surface(zData = [ [ 1.0; 2.0; 3.0 ]; [ 2.0; 1.0; 0.5 ]; [ 3.0; 0.0; 1.0 ] ])) ] |> ignore
+            let r = BrowserCheck.check (Path.Combine(dir, "surface.png")) good
+            Expect.equal (r.Charts, r.ChartsDrawn) (1, 1) "the surface is drawn"
+            Expect.isEmpty r.ConsoleErrors "no console errors"
+            Expect.isTrue r.Passed "passes"
+            // plotly.js puts up this notice (with its SVG still there) when it gets no WebGL context
+            let noGl = Path.Combine(dir, "no-webgl.html")
+            File.WriteAllText(noGl, (File.ReadAllText good).Replace("</body>", "<div class=\"chart\"><svg class=\"main-svg\"></svg><div class=\"no-webgl\">WebGL is not supported</div></div></body>"))
+            let rn = BrowserCheck.check (Path.Combine(dir, "no-webgl.png")) noGl
+            Expect.equal (rn.Charts, rn.ChartsDrawn) (2, 1) "the chart with the WebGL notice is not counted as drawn"
+            Expect.isFalse rn.Passed "fails"
+            let rejected = Path.Combine(dir, "rejected.html")
+            File.WriteAllText(rejected, (File.ReadAllText good).Replace("</body>", "<script>Promise.reject(new Error('late'));</script></body>"))
+            let rr = BrowserCheck.check (Path.Combine(dir, "rejected.png")) rejected
+            Expect.contains rr.ConsoleErrors "unhandled rejection: late" "unhandled rejection caught"
+            Expect.isFalse rr.Passed "fails"
     ]
