@@ -19,17 +19,8 @@ type OldResult = { Charts: int; ChartsDrawn: int; ConsoleErrors: string list; Sc
 
 module OldBrowserCheck =
 
-    /// Finds a Chromium binary: $CHROMIUM, then chromium / chromium-browser / google-chrome on PATH.
-    let tryFindBrowser () : string option =
-        let env = Environment.GetEnvironmentVariable "CHROMIUM"
-        if not (String.IsNullOrEmpty env) && File.Exists env then Some env
-        else
-            let path = Environment.GetEnvironmentVariable "PATH"
-            [ "chromium"; "chromium-browser"; "google-chrome" ]
-            |> List.tryPick (fun name ->
-                (if isNull path then [||] else path.Split ':')
-                |> Array.map (fun d -> Path.Combine(d, name))
-                |> Array.tryFind File.Exists)
+    /// The same browser lookup as the current check.
+    let tryFindBrowser () : string option = BrowserCheck.tryFindBrowser ()
 
     let private probe = """<script>
 window.__errors=[];
@@ -114,7 +105,9 @@ let rec parse rounds height variants reports = function
     | r :: rest -> parse rounds height variants (reports @ [ r ]) rest
     | [] -> rounds, height, variants, reports
 let rounds, height, variants, reports = parse 3 9000 [ "old"; "new" ] [] args
-if reports.IsEmpty then failwith "usage: dotnet fsi bench/browser-check.fsx [--rounds N] [--height H] report.html ..."
+if reports.IsEmpty then
+    eprintfn "usage: dotnet fsi bench/browser-check.fsx [--rounds N] [--height H] [--only old|new] report.html ..."
+    exit 2
 
 let work = Path.Combine(Path.GetTempPath(), "browser-check-bench-" + Guid.NewGuid().ToString("N"))
 let copies =
