@@ -17,8 +17,6 @@ Requests:
     versions                    reply with the versions of python, numpy, scipy and scikit-learn
     quit
 """
-import json
-import sys
 import time
 import warnings
 
@@ -27,6 +25,8 @@ import scipy
 import sklearn
 from scipy.special import ndtr
 from sklearn.mixture import GaussianMixture
+
+from worker import serve
 
 
 def ks_distance(x_sorted, gm):
@@ -61,21 +61,9 @@ def fit(path, k, n_init, repeats, standardize=False):
 
 
 def main():
-    for line in sys.stdin:
-        parts = line.split()
-        if not parts:
-            continue
-        if parts[0] == "quit":
-            break
-        if parts[0] == "versions":
-            reply = {"python": sys.version.split()[0], "numpy": np.__version__, "scipy": scipy.__version__,
-                     "sklearn": sklearn.__version__}
-        elif parts[0] in ("fit", "fitz") and len(parts) == 5:
-            reply = fit(parts[1], int(parts[2]), int(parts[3]), int(parts[4]), standardize=parts[0] == "fitz")
-        else:
-            reply = {"error": f"unknown request: {line.strip()}"}
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+    serve({"numpy": np.__version__, "scipy": scipy.__version__, "sklearn": sklearn.__version__},
+          {"fit": (4, lambda path, k, n_init, repeats: fit(path, int(k), int(n_init), int(repeats))),
+           "fitz": (4, lambda path, k, n_init, repeats: fit(path, int(k), int(n_init), int(repeats), standardize=True))})
 
 
 if __name__ == "__main__":

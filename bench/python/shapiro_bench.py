@@ -12,14 +12,14 @@ Requests:
     versions                        reply with the versions of python, numpy and scipy
     quit
 """
-import json
-import sys
 import time
 import warnings
 
 import numpy as np
 import scipy
 from scipy import stats
+
+from worker import serve
 
 
 def shapiro(path, rows, cols, repeats):
@@ -37,20 +37,8 @@ def shapiro(path, rows, cols, repeats):
 
 
 def main():
-    for line in sys.stdin:
-        parts = line.split()
-        if not parts:
-            continue
-        if parts[0] == "quit":
-            break
-        if parts[0] == "versions":
-            reply = {"python": sys.version.split()[0], "numpy": np.__version__, "scipy": scipy.__version__}
-        elif parts[0] == "shapiro":
-            reply = shapiro(parts[1], int(parts[2]), int(parts[3]), int(parts[4]))
-        else:
-            reply = {"error": f"unknown request {parts[0]}"}
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+    serve({"numpy": np.__version__, "scipy": scipy.__version__},
+          {"shapiro": (4, lambda path, rows, cols, repeats: shapiro(path, int(rows), int(cols), int(repeats)))})
 
 
 if __name__ == "__main__":
