@@ -5,8 +5,9 @@
 //   - no recording;
 //   - the global gradient norm alone (an observer that reads StepContext.GradientNorm every step);
 //   - the study's recording (AdamVsRAdamCapture.CreateRecorder: the 10x512 block of fc3.weight's
-//     gradient and exp_avg_sq, loss, lr, grad_norm, flushed every 10 iterations), with the record
-//     window covering every timed step (the study's worst case: inside its first 100 iterations).
+//     gradient and exp_avg_sq, loss, lr, flushed every 10 iterations), with the record window
+//     covering every timed step (the study's worst case: inside its first 100 iterations);
+//   - the same with the global gradient norm (gradientNorm = true: what the study recorded before).
 // Each run does `warmup` untimed steps and then times `steps` whole steps (from one step's
 // after-backward to the after-backward `steps` steps later). Per round, the overhead is the variant's
 // mean step time over the no-recording run's in the same round and thread count; the table gives the
@@ -43,13 +44,15 @@ type Recording =
     | Nothing
     | GradNormOnly
     | Study
+    | StudyWithNorm
     | Recorder of ParameterRecording list
 
 type Variant = { Name: string; Recording: Recording }
 let variants =
     [ { Name = "no recording"; Recording = Nothing }
       { Name = "grad-norm alone"; Recording = GradNormOnly }
-      { Name = "study's recording (block grad + exp_avg_sq, scalars)"; Recording = Study } ]
+      { Name = "study's recording (block grad + exp_avg_sq, loss, lr)"; Recording = Study }
+      { Name = "the same + grad norm (the study's recording before)"; Recording = StudyWithNorm } ]
     @ (if not all then []
        else
            [ { Name = "whole output layer (fc3 weight+bias: grad, value, exp_avg_sq)"
@@ -95,6 +98,7 @@ let timeOne (v: Variant) (threads: int) (round: int) =
         match v.Recording with
         | Nothing | GradNormOnly -> None
         | Study -> Some(AdamVsRAdamCapture.CreateRecorder(config, dir, model, JsonObject()))
+        | StudyWithNorm -> Some(AdamVsRAdamCapture.CreateRecorder(config, dir, model, JsonObject(), gradientNorm = true))
         | Recorder specs -> Some(new TraceRecorder(dir, model, JsonObject(), specs, overwrite = true))
     let recording: TrainingObserver option =
         match v.Recording, recorder with

@@ -210,53 +210,56 @@ let tests =
             let json = Text.Json.JsonSerializer.Serialize(fst cases.Head)
             Expect.isFalse (json.Contains "AdaptiveLrMultiplier") $"not part of the spec's JSON (config hash): {json}"
 
-        testCase "the study's recorder writes .npy files byte for byte as plain per-step ops compute them (block, exp_avg_sq, loss, lr, grad norm)" <| fun () ->
-            // The reference: what a notebook would do at each step with plain ops, without the recorder:
-            // copy the block of .grad after backward and of exp_avg_sq after the step, keep loss and lr,
-            // and take the global norm as torch.nn.utils.clip_grad_norm_ does (the norm of the per-tensor
-            // norms). The expected file is NumPy's header for the final shape followed by those floats.
-            TorchRuntime.Initialize(17L) |> ignore
-            use data = generatedData 512
-            let config = AdamVsRAdamConfig(Widths = [| 784; 48; 32; 10 |], RecordIterations = 7, InputColumns = 24)
-            use model = Architectures.Mlp(MlpOptions(config.Widths))
-            use adam = new Research.Core.Optim.Adam(model.parameters(), 1e-3)
-            let dir = tempDir "capture-bytes"
-            let block = Collections.Generic.List<float32>()
-            let moment = Collections.Generic.List<float32>()
-            let loss = Collections.Generic.List<float32>()
-            let lr = Collections.Generic.List<float32>()
-            let norm = Collections.Generic.List<float32>()
-            let w = model.get_parameter "fc3.weight"
-            let copy (t: torch.Tensor) (into: Collections.Generic.List<float32>) =
-                use s = t.detach().narrow(0, 0L, 10L).narrow(1, 0L, 24L).contiguous()
-                into.AddRange(s.data<float32>().ToArray())
-            let reference =
-                { new TrainingObserver() with
-                    override _.OnAfterBackward(step) =
-                        if step.Iteration <= 7L then copy w.grad block
-                        loss.Add(float32 step.Loss)
-                        lr.Add(float32 step.LearningRate)
-                        use n = torch.stack([| for p in model.parameters() -> p.grad.norm() |]).norm()
-                        norm.Add(n.item<float32>())
-                    override _.OnAfterStep(step) =
-                        if step.Iteration <= 7L then copy (adam.GetState(w, "exp_avg_sq")) moment }
-            let steps = 23L // two automatic flushes and a partial one at the end
-            do
-                use recorder = AdamVsRAdamCapture.CreateRecorder(config, dir, model, JsonObject())
-                Trainer.Fit(model, adam, data, TrainOptions(BatchSize = 16, MaxSteps = Nullable steps, EvaluateEachEpoch = false),
-                            observers = [ reference; recorder ]) |> ignore
-                recorder.Complete()
-            let npy (shape: int64 list) (values: Collections.Generic.List<float32>) =
-                Array.append (Npy.EncodeHeader(Npy.Float32Descr, false, ReadOnlySpan(Array.ofList shape)))
-                             (Runtime.InteropServices.MemoryMarshal.AsBytes(ReadOnlySpan(values.ToArray())).ToArray())
-            let expect file (bytes: byte[]) = Expect.sequenceEqual (File.ReadAllBytes(Path.Combine(dir, file))) bytes file
-            expect "grad_fc3.weight.npy" (npy [ 7L; 10L; 24L ] block)
-            expect "exp_avg_sq_fc3.weight.npy" (npy [ 7L; 10L; 24L ] moment)
-            expect "loss.npy" (npy [ steps ] loss)
-            expect "lr.npy" (npy [ steps ] lr)
-            expect "grad_norm.npy" (npy [ steps ] norm)
-            use trace = TraceReader.Open dir
-            Expect.equal trace.Status "complete" "complete"
+        for gradientNorm in [ false; true ] do
+          let what = if gradientNorm then "block, exp_avg_sq, loss, lr, grad norm" else "block, exp_avg_sq, loss, lr; no grad norm"
+          testCase $"the study's recorder (gradientNorm = {gradientNorm}) writes .npy files byte for byte as plain per-step ops compute them ({what})" <| fun () ->
+              // The reference: what a notebook would do at each step with plain ops, without the recorder:
+              // copy the block of .grad after backward and of exp_avg_sq after the step, keep loss and lr,
+              // and take the global norm as torch.nn.utils.clip_grad_norm_ does (the norm of the per-tensor
+              // norms). The expected file is NumPy's header for the final shape followed by those floats.
+              TorchRuntime.Initialize(17L) |> ignore
+              use data = generatedData 512
+              let config = AdamVsRAdamConfig(Widths = [| 784; 48; 32; 10 |], RecordIterations = 7, InputColumns = 24)
+              use model = Architectures.Mlp(MlpOptions(config.Widths))
+              use adam = new Research.Core.Optim.Adam(model.parameters(), 1e-3)
+              let dir = tempDir "capture-bytes"
+              let block = Collections.Generic.List<float32>()
+              let moment = Collections.Generic.List<float32>()
+              let loss = Collections.Generic.List<float32>()
+              let lr = Collections.Generic.List<float32>()
+              let norm = Collections.Generic.List<float32>()
+              let w = model.get_parameter "fc3.weight"
+              let copy (t: torch.Tensor) (into: Collections.Generic.List<float32>) =
+                  use s = t.detach().narrow(0, 0L, 10L).narrow(1, 0L, 24L).contiguous()
+                  into.AddRange(s.data<float32>().ToArray())
+              let reference =
+                  { new TrainingObserver() with
+                      override _.OnAfterBackward(step) =
+                          if step.Iteration <= 7L then copy w.grad block
+                          loss.Add(float32 step.Loss)
+                          lr.Add(float32 step.LearningRate)
+                          use n = torch.stack([| for p in model.parameters() -> p.grad.norm() |]).norm()
+                          norm.Add(n.item<float32>())
+                      override _.OnAfterStep(step) =
+                          if step.Iteration <= 7L then copy (adam.GetState(w, "exp_avg_sq")) moment }
+              let steps = 23L // two automatic flushes and a partial one at the end
+              do
+                  use recorder = AdamVsRAdamCapture.CreateRecorder(config, dir, model, JsonObject(), gradientNorm = gradientNorm)
+                  Trainer.Fit(model, adam, data, TrainOptions(BatchSize = 16, MaxSteps = Nullable steps, EvaluateEachEpoch = false),
+                              observers = [ reference; recorder ]) |> ignore
+                  recorder.Complete()
+              let npy (shape: int64 list) (values: Collections.Generic.List<float32>) =
+                  Array.append (Npy.EncodeHeader(Npy.Float32Descr, false, ReadOnlySpan(Array.ofList shape)))
+                               (Runtime.InteropServices.MemoryMarshal.AsBytes(ReadOnlySpan(values.ToArray())).ToArray())
+              let expect file (bytes: byte[]) = Expect.sequenceEqual (File.ReadAllBytes(Path.Combine(dir, file))) bytes file
+              expect "grad_fc3.weight.npy" (npy [ 7L; 10L; 24L ] block)
+              expect "exp_avg_sq_fc3.weight.npy" (npy [ 7L; 10L; 24L ] moment)
+              expect "loss.npy" (npy [ steps ] loss)
+              expect "lr.npy" (npy [ steps ] lr)
+              if gradientNorm then expect "grad_norm.npy" (npy [ steps ] norm)
+              else Expect.isFalse (File.Exists(Path.Combine(dir, "grad_norm.npy"))) "no grad_norm.npy: the study does not record the norm unless asked"
+              use trace = TraceReader.Open dir
+              Expect.equal trace.Status "complete" "complete"
 
         testCase "the gradient study records Adam, RAdam and AdamW+warmup from the same start, with warmup in the lr series" <| fun () ->
             let config =

@@ -187,7 +187,7 @@ module AdamVsRAdamStudy =
                   yield "data", $"MNIST training images ({(if config.TrainExamples.HasValue then config.TrainExamples.Value else ctx.Mnist.Train.Count)} examples), normalised (x/255 − 0.1307)/0.3081; test accuracy on the {ctx.Mnist.Test.Count} test images"
                   yield "model", $"MLP {String.Join('-', config.Widths)} with ReLU, PyTorch default initialisation (seeded)"
                   yield "training", $"batch {config.BatchSize}, {config.TrainSteps} steps per optimizer, seed {config.Seed} (same initial weights and batch order for every optimizer), device {config.Device}"
-                  yield "recorded", $"gradient of fc{config.Widths.Length - 1}.weight[0:{config.OutputRows}, 0:{config.InputColumns}] after backward and the optimizer's exp_avg_sq after each step, iterations 1..{config.RecordIterations}; loss, lr, global gradient norm every iteration"
+                  yield "recorded", $"gradient of fc{config.Widths.Length - 1}.weight[0:{config.OutputRows}, 0:{config.InputColumns}] after backward and the optimizer's exp_avg_sq after each step, iterations 1..{config.RecordIterations}; loss and lr every iteration"
                   for c in captured do
                       yield $"optimizer {c.Spec.Label}",
                             $"{c.Spec.Optimizer}: lr {c.Spec.LearningRate}, betas ({c.Spec.Beta1}, {c.Spec.Beta2}), eps {c.Spec.Eps}, weight decay {c.Spec.WeightDecay}, schedule {c.Spec.ScheduleText}; final training loss {f4 c.History.StepLoss.[c.History.StepLoss.Count - 1]}, test accuracy {f4 (100.0 * c.TestAccuracy)}%%, {c.Seconds:F1} s"
