@@ -28,6 +28,21 @@ let tests =
             Expect.stringContains html "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" "escaped in HTML"
             Expect.stringContains html "\\u003cscript\\u003ealert" "escaped inside chart JSON"
 
+        testCase "figure JSON is byte for byte Plotly.NET's toFigureJson (surfaces, contours, grids, a trace reused twice)" <| fun () ->
+            let rng = System.Random 7
+            let grid = Array.init 41 (fun i -> -2.0 + 0.1 * float i)
+            let z = Array.init grid.Length (fun i -> Array.init grid.Length (fun j -> sin grid.[i] * cos grid.[j] + 1e-7 * rng.NextDouble()))
+            let path = [| for t in 0 .. 30 -> 0.05 * float t, -0.03 * float t |]
+            let shared = Chart.Line(x = [ 1.0; 2.0; 3.0 ], y = [ 1.0; nan; 3.0 ], Name = "reused")
+            let charts =
+                [ Figures.surfaceWithTrajectories grid grid z [ "a", path |> Array.map (fun (x, y) -> x, y, x * y); "b", [||] ]
+                  Figures.contourWithTrajectories grid grid z [ "a", path; "b", path |> Array.rev ]
+                  Figures.grid 2 300 [ "first", shared; "second", shared; "third", Chart.Point(x = [ 0.5 ], y = [ infinity ]) ]
+                  Chart.combine [ shared; shared ] |> Chart.withTitle hostile
+                  Chart.Line(x = ([||]: float[]), y = ([||]: float[])) ]
+            for i, chart in List.indexed charts do
+                Expect.equal (Report.figureJson chart) (GenericChart.toFigureJson chart) $"chart {i}"
+
         testCase "the report embeds plotly.js and loads nothing from the network" <| fun () ->
             let html = Report.render "t" [ Figure("c", Chart.Point(x = [ 1.0 ], y = [ 1.0 ])) ]
             let version, js = Report.plotlyJs.Value
