@@ -59,7 +59,8 @@ one_thread=(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1)
 stamp() { while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done; }
 
 run_side() {  # round side
-  local r="$1" side="$2" base="$work/r$1-$2"
+  local r="$1" side="$2" base="$work/r$1-$2" load
+  load="$(cut -d' ' -f1 /proc/loadavg)"
   case "$side" in
     toolkit) cmd=(env "${one_thread[@]}" DOTNET_PROCESSOR_COUNT=1 RESEARCH_DATA="$root/data"
                   dotnet "$cli" adam-vs-radam --out "$base.out") ;;
@@ -78,9 +79,9 @@ run_side() {  # round side
   read -r wall rss <"$base.time"
   if [ "$side" = toolkit ]; then
     threads="$(grep -ho '"threads": *[0-9]*' "$base.out"/adam-vs-radam/seed-*/traces/Adam/manifest.json | head -1 | grep -o '[0-9]*$')"
-    echo "   round $r toolkit     ${wall} s, peak RSS $((rss / 1024)) MiB, libtorch threads ${threads:-?}; $(grep -o 'time: .*' "$base.log" | tail -1)"
+    echo "   round $r toolkit     ${wall} s, peak RSS $((rss / 1024)) MiB, load ${load} at start, libtorch threads ${threads:-?}; $(grep -o 'time: .*' "$base.log" | tail -1)"
   else
-    echo "   round $r $(printf '%-11s' "$side") ${wall} s, peak RSS $((rss / 1024)) MiB; $(grep -o 'stage .*' "$base.log" | sed 's/^stage //' | paste -sd';' | sed 's/;/; /g')"
+    echo "   round $r $(printf '%-11s' "$side") ${wall} s, peak RSS $((rss / 1024)) MiB, load ${load} at start; $(grep -o 'stage .*' "$base.log" | sed 's/^stage //' | paste -sd';' | sed 's/;/; /g')"
   fi
   [ "$keep" = 1 ] || rm -rf "$base.out"
 }

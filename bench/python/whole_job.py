@@ -31,6 +31,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 T0 = time.perf_counter()
 STAGES = {}
@@ -243,7 +244,7 @@ def main():
             curves = []
             for w in chosen:
                 g = r["grads"][:, w].astype(np.float64)
-                with np.errstate(divide="ignore"):
+                with np.errstate(divide="ignore", invalid="ignore"):  # a resampled prefix of zeros: psi = inf, dropped
                     _, var = psi_loop(g, rng)
                 if np.all(np.isfinite(var)):
                     curves.append(m * m * var * np.mean(g * g))
@@ -270,6 +271,8 @@ def figures(runs, labels, out):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    warnings.filterwarnings("ignore", "All-NaN slice")  # RAdam's m_t is NaN for t <= 5 (psi_t unused)
 
     it = np.arange(1, STEPS + 1)
     for key, ylabel in (("loss", "training loss"), ("lr", "learning rate")):
