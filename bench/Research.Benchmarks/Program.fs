@@ -125,6 +125,12 @@ let main argv =
     let traces = args |> List.skipWhile ((<>) "--traces") |> function
                  | _ :: rest -> Some (rest |> List.takeWhile (fun a -> not (a.StartsWith "--")))
                  | [] -> None
+    match opt "--scale-child" args with
+    | Some dir -> exit (ScaleRun.child dir)
+    | None -> ()
+    if List.contains "--scale" args then
+        ScaleRun.run (opt "--scale-sizes" args |> Option.map (fun s -> s.Split(',', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray))
+        exit 0
     if List.contains "--shapiro-sizes" args then
         printfn "Research.Analysis Shapiro–Wilk benchmark by sample size (%d cores); load average %s"
             Environment.ProcessorCount (try (File.ReadAllText "/proc/loadavg").Split(' ').[0] with _ -> "n/a")
