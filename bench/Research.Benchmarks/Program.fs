@@ -2,6 +2,8 @@
 /// scikit-learn, NumPy), on the same inputs, in one run. Not a test: timings depend on the machine.
 ///
 ///   dotnet run --project bench/Research.Benchmarks -c Release [-- --repeats N] [--python PATH]
+///   dotnet run --project bench/Research.Benchmarks -c Release -- --scale [--scale-sizes 5120x100,51200x100]
+///     (the Adam-vs-RAdam analysis by trace size, each size in a child process: ScaleRun.fs)
 ///
 /// The Python side (bench/python/stats_bench.py) runs as a subprocess when an interpreter with
 /// numpy, scipy, statsmodels and scikit-learn is found ($RESEARCH_PYTHON, --python, python3 on the
