@@ -609,13 +609,24 @@ let streaming =
                     let got = fingerprint (a.PValues, a.W, a.Constant, a.Tested, a.Rejected, a.Holm, a.BenjaminiHochberg, a.PerNeuron, a.Mixtures, [ a.Normal; a.NonNormal ])
                     let expected = fingerprint (e.PValues, e.W, e.Constant, e.Tested, e.Rejected, e.Holm, e.BenjaminiHochberg, e.PerNeuron, e.Mixtures, [ e.Normal; e.NonNormal ])
                     Expect.sequenceEqual got expected "every number as before"
-        yield testCase "the default analyse (blocks of GradientTrace.BufferValues values) equals it too" <| fun () ->
-            let dir = shapedTrace 40 6 13 "zeros"
-            let stream = RandomStreams.forStudy AdamVsRAdamStudy.Name 4L
+        yield testCase "the default analyse (blocks of GradientTrace.BufferValues values) equals it too, asking for the same streams in the same order on the caller's thread" <| fun () ->
+            let dir = constantTrace 30 false
+            let streams = RandomStreams.forStudy AdamVsRAdamStudy.Name 4L
+            // StudyContext.Stream records every name (the report lists them): it must see one thread, in a fixed order
+            let recording () =
+                let calls = ResizeArray<string * int>()
+                calls, fun (purpose: string) -> lock calls (fun () -> calls.Add((purpose, Environment.CurrentManagedThreadId))); streams purpose
             let trace = GradientTrace.load None dir
-            Expect.equal (GradientTrace.blockColumns trace) (GradientTrace.BufferValues / 40) "block width"
+            Expect.equal (GradientTrace.blockColumns trace) (GradientTrace.BufferValues / 30) "block width"
+            let callsA, stream = recording ()
             let a = GradientAnalysis.analyse options stream ignore trace
-            let e = InMemoryAnalysis.analyse options stream trace
+            let callsE, streamE = recording ()
+            let e = InMemoryAnalysis.analyse options streamE trace
+            let caller = Environment.CurrentManagedThreadId
+            Expect.sequenceEqual (callsA |> Seq.map fst) (callsE |> Seq.map fst) "the same stream names in the same order"
+            Expect.isTrue (callsA |> Seq.forall (fun (_, thread) -> thread = caller)) "every stream asked for on the caller's thread"
+            Expect.contains (callsA |> Seq.map fst) "constant/mixture/neuron 0" "a mixture stream"
+            Expect.isFalse (callsA |> Seq.exists (fun (p, _) -> p.EndsWith "neuron 2")) "no stream for the neuron without a fit"
             Expect.sequenceEqual
                 (fingerprint (a.PValues, a.W, a.Constant, a.Tested, a.Rejected, a.Holm, a.BenjaminiHochberg, a.PerNeuron, a.Mixtures, [ a.Normal; a.NonNormal ]))
                 (fingerprint (e.PValues, e.W, e.Constant, e.Tested, e.Rejected, e.Holm, e.BenjaminiHochberg, e.PerNeuron, e.Mixtures, [ e.Normal; e.NonNormal ]))

@@ -229,10 +229,19 @@ module GradientAnalysis =
 
     /// The k = 1 … K fits of each neuron's pooled gradients (K = MixtureComponents, or fewer when the
     /// pool has fewer distinct values), with KS distance and histogram; no fit below 2 distinct values.
-    /// The neurons are read from the file and fitted one at a time on the caller and helper threads
-    /// (Work.run), so that only one pool per thread is in memory; each fit depends only on its data and
-    /// its seed (a named stream), so the result is the same on any number of cores and in any schedule.
+    /// The neurons' seeds are taken on the caller in neuron order, for the neurons whose pool has two
+    /// distinct values (a first pass over the file, one neuron at a time): <paramref name="stream"/> may
+    /// record the names it is asked for (StudyContext.Stream lists them in the report), so it is never
+    /// called from a helper thread. Then the neurons are read again and fitted one at a time on the
+    /// caller and helper threads (Work.run), so that only one pool per thread is in memory; each fit
+    /// depends only on its data and its seed, so the result is the same on any number of cores and in
+    /// any schedule.
     let private neuronMixtures (options: AnalysisOptions) (stream: string -> int64) (trace: GradientTrace) : NeuronMixture[] =
+        let seeds =
+            Array.init trace.Neurons (fun n ->
+                let pooled, _ = pooledGradients trace n
+                if pooled.Length > 0 && pooled |> Array.exists (fun v -> v <> pooled.[0]) then Some(stream $"{trace.Label}/mixture/neuron {n}")
+                else None)
         let mixture (n: int) =
             let pooled, constant = pooledGradients trace n
             let sorted = Array.sort pooled // finite: GradientTrace.load rejects NaN/inf
@@ -244,7 +253,7 @@ module GradientAnalysis =
                 { Neuron = n; Points = sorted.Length; ConstantLeftOut = constant; Fit = None; BicByComponents = [||]; KsDistance = nan
                   BinEdges = edges; Densities = dens; Note = $"neuron {n}: no mixture ({why}){left}" }
             else
-                let seed = stream $"{trace.Label}/mixture/neuron {n}"
+                let seed = seeds.[n].Value // taken above: the pool has 2 distinct values
                 let top = min options.MixtureComponents distinct
                 let fits = [| 1 .. top |] |> Array.map (fun k -> GaussianMixture.fit (mixtureOptions options seed k) pooled)
                 let fit = fits.[top - 1]
