@@ -2,6 +2,8 @@
 /// scikit-learn, NumPy), on the same inputs, in one run. Not a test: timings depend on the machine.
 ///
 ///   dotnet run --project bench/Research.Benchmarks -c Release [-- --repeats N] [--python PATH]
+///   dotnet run --project bench/Research.Benchmarks -c Release -- --scale [--scale-sizes 5120x100,51200x100]
+///     (the Adam-vs-RAdam analysis by trace size, each size in a child process: ScaleRun.fs)
 ///
 /// The Python side (bench/python/stats_bench.py) runs as a subprocess when an interpreter with
 /// numpy, scipy, statsmodels and scikit-learn is found ($RESEARCH_PYTHON, --python, python3 on the
@@ -125,6 +127,12 @@ let main argv =
     let traces = args |> List.skipWhile ((<>) "--traces") |> function
                  | _ :: rest -> Some (rest |> List.takeWhile (fun a -> not (a.StartsWith "--")))
                  | [] -> None
+    match opt "--scale-child" args with
+    | Some dir -> exit (ScaleRun.child dir)
+    | None -> ()
+    if List.contains "--scale" args then
+        ScaleRun.run (opt "--scale-sizes" args |> Option.map (fun s -> s.Split(',', StringSplitOptions.RemoveEmptyEntries) |> List.ofArray))
+        exit 0
     if List.contains "--shapiro-sizes" args then
         printfn "Research.Analysis Shapiro–Wilk benchmark by sample size (%d cores); load average %s"
             Environment.ProcessorCount (try (File.ReadAllText "/proc/loadavg").Split(' ').[0] with _ -> "n/a")

@@ -205,7 +205,19 @@ let private readNumpyTests =
           use a = NpyArray.Open path
           Expect.sequenceEqual a.Shape shape "shape"
           Expect.equal a.Header.ElementType etype "element type"
-          expectBitsEqual (a.ToFloatArray()) expected "values")
+          expectBitsEqual (a.ToFloatArray()) expected "values"
+          // the positioned reads convert exactly as the mapped ones
+          let fromFile = Array.zeroCreate<float32> expected.Length
+          a.ReadFromFile(0L, Span fromFile)
+          expectBitsEqual fromFile expected "ReadFromFile, all"
+          if expected.Length >= 2 then
+            let tail = Array.zeroCreate<float32> (expected.Length - 1)
+            a.ReadFromFile(1L, Span tail)
+            expectBitsEqual tail expected[1..] "ReadFromFile from element 1"
+          if shape.Length = 2 then
+            let cols = Array.zeroCreate<float32> (int shape[0])
+            a.ReadColumnsFromFile(shape[0], shape[1], shape[1] - 1L, 1, Span cols)
+            expectBitsEqual cols (Array.init (int shape[0]) (fun r -> expected[r * int shape[1] + int shape[1] - 1])) "ReadColumnsFromFile, last column")
       }
 
     test "float64 data converts to double exactly" {
@@ -352,6 +364,21 @@ let private roundTripTests =
         Expect.equal wm.Length 5120 "one series per weight"
         for i in 0 .. 5119 do expectBitsEqual wm[i] (Array.init iterations (fun t -> block[t][i])) $"ReadWeightMajor {i}"
         expectBitsEqual (g.ReadWeightMajorFlat()) (Array.concat wm) "ReadWeightMajorFlat is the flat transpose"
+        // positioned reads of the file: a range of values, and blocks of weights over all rows (iteration-major)
+        let part = Array.zeroCreate<float32> 7000
+        g.ReadFromFile(5000L, Span part)
+        expectBitsEqual part (Array.concat block).[5000 .. 11999] "ReadFromFile 5000..11999"
+        for first, count in [ 0, 5120; 0, 1; 509, 7; 5113, 7; 1000, 0 ] do
+          let cols = Array.zeroCreate<float32> (iterations * count)
+          g.ReadColumnsFromFile(first, count, Span cols)
+          expectBitsEqual cols (Array.init (iterations * count) (fun k -> block[k / count][first + k % count])) $"ReadColumnsFromFile {first}+{count}"
+        let e = Expect.throwsC (fun () -> g.ReadColumnsFromFile(5115, 6, Span(Array.zeroCreate<float32> (6 * iterations)))) id
+        Expect.isTrue (e :? ArgumentOutOfRangeException) "columns past the row"
+        Expect.stringContains e.Message "inside [0, 5120)" "message names the row's range"
+        let e = Expect.throwsC (fun () -> g.ReadColumnsFromFile(0, 6, Span(Array.zeroCreate<float32> 5))) id
+        Expect.isTrue (e :? ArgumentException) "destination too short"
+        let e = Expect.throwsC (fun () -> g.ReadFromFile(int64 (iterations * 5120 - 3), Span(Array.zeroCreate<float32> 4))) id
+        Expect.isTrue (e :? ArgumentOutOfRangeException) "a range past the readable rows"
         let expectedNf = nonFiniteOf (Seq.concat block)
         Expect.isGreaterThan expectedNf.NaN 0L "the data has NaNs"
         Expect.isGreaterThan expectedNf.PositiveInfinity 0L "the data has +inf"
@@ -396,6 +423,11 @@ let private roundTripTests =
           let expectedMajor = Array.init rowSize (fun i -> Array.init rows (fun t -> data[t][i]))
           let major = s.ReadWeightMajor()
           for i in 0 .. rowSize - 1 do expectBitsEqual major[i] expectedMajor[i] $"case {case}: weight {i}"
+          let first = rng.Next(0, rowSize)
+          let count = rng.Next(0, rowSize - first + 1)
+          let cols = Array.zeroCreate<float32> (rows * count)
+          s.ReadColumnsFromFile(first, count, Span cols)
+          expectBitsEqual cols (Array.init (rows * count) (fun k -> data[k / count][first + k % count])) $"case {case}: columns {first}+{count}"
           Expect.equal s.NonFinite (Nullable(nonFiniteOf (Seq.concat data))) $"case {case}: counts")
     }
 
@@ -413,7 +445,12 @@ let private roundTripTests =
         use r = TraceReader.Open dir
         Expect.equal r.Status "incomplete" "status"
         Expect.equal r["x"].Iterations 6L "manifest count wins"
-        expectBitsEqual (r["x"].ReadAll()) (Array.init 6 float32) "first 6 rows")
+        expectBitsEqual (r["x"].ReadAll()) (Array.init 6 float32) "first 6 rows"
+        let six = Array.zeroCreate<float32> 6
+        r["x"].ReadColumnsFromFile(0, 1, Span six)
+        expectBitsEqual six (Array.init 6 float32) "positioned reads stop at the manifest's count too"
+        let e = Expect.throwsC (fun () -> r["x"].ReadFromFile(0L, Span(Array.zeroCreate<float32> 7))) id
+        Expect.isTrue (e :? ArgumentOutOfRangeException) "the 7th row is not readable")
     }
   ]
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
@@ -6,7 +7,8 @@ namespace Research.Core.Traces;
 
 /// <summary>
 /// A <c>.npy</c> file opened memory-mapped (read-only): the header is parsed and checked, the data is
-/// read on demand straight from the mapping, never loaded whole.
+/// read on demand straight from the mapping, never loaded whole, or with positioned reads of the file
+/// (<see cref="ReadFromFile"/>, <see cref="ReadColumnsFromFile"/>), which leave the mapping untouched.
 /// </summary>
 /// <remarks>
 /// <para>Accepted dtypes: <c>'&lt;f4'</c>, <c>'&lt;f8'</c>, <c>'|u1'</c>, <c>'|i1'</c>, <c>'&lt;i4'</c>,
@@ -22,17 +24,23 @@ namespace Research.Core.Traces;
 /// <para>Bytes after the data the shape needs are ignored (<see cref="TrailingBytes"/>), as NumPy
 /// does: a file an <see cref="NpyAppendWriter"/> was writing when its process was killed may hold
 /// rows written but not yet announced in the header.</para>
+/// <para>Pages of the mapping that a read touches count in the process's resident set (RSS) as long
+/// as the mapping lives, so reading a large file once through <see cref="CopyTo(long, Span{float})"/>
+/// makes the process's peak RSS as large as the file. The positioned reads copy from the file (the
+/// kernel's page cache, which is not the process's) into the caller's buffer: their peak is that buffer.</para>
 /// <para>Thread-safe for reading once opened. Dispose to unmap.</para>
 /// </remarks>
 public sealed unsafe class NpyArray : IDisposable
 {
+    readonly FileStream? file;
     readonly MemoryMappedFile? map;
     readonly MemoryMappedViewAccessor? view;
     readonly byte* data;
     bool disposed;
 
-    NpyArray(string path, NpyHeader header, long fileLength, MemoryMappedFile? map, MemoryMappedViewAccessor? view, byte* data)
+    NpyArray(string path, NpyHeader header, long fileLength, FileStream? file, MemoryMappedFile? map, MemoryMappedViewAccessor? view, byte* data)
     {
+        this.file = file;
         Path = path;
         Header = header;
         FileLength = fileLength;
@@ -69,9 +77,10 @@ public sealed unsafe class NpyArray : IDisposable
             if (needed == 0)
             {
                 fs.Dispose();
-                return new NpyArray(path, header, length, null, null, null);
+                return new NpyArray(path, header, length, null, null, null, null);
             }
-            var map = MemoryMappedFile.CreateFromFile(fs, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            // the stream stays open (leaveOpen) for the positioned reads; Dispose closes it after the map
+            var map = MemoryMappedFile.CreateFromFile(fs, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
             MemoryMappedViewAccessor? view = null;
             try
             {
@@ -79,7 +88,7 @@ public sealed unsafe class NpyArray : IDisposable
                 byte* p = null;
                 view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
                 p += view.PointerOffset;
-                return new NpyArray(path, header, length, map, view, p + header.DataOffset);
+                return new NpyArray(path, header, length, fs, map, view, p + header.DataOffset);
             }
             catch
             {
@@ -127,7 +136,95 @@ public sealed unsafe class NpyArray : IDisposable
     {
         CheckRange(start, destination.Length);
         if (destination.Length == 0) return;
-        byte* src = data + start * Header.ElementSize;
+        Convert(data + start * Header.ElementSize, destination);
+    }
+
+    /// <summary>
+    /// Reads <c>destination.Length</c> elements starting at flat (C-order) index <paramref name="start"/>
+    /// with positioned reads of the file (<see cref="RandomAccess.Read(Microsoft.Win32.SafeHandles.SafeFileHandle, Span{byte}, long)"/>),
+    /// converted to float32 exactly as <see cref="CopyTo(long, Span{float})"/> converts them; the mapping is not touched.
+    /// </summary>
+    /// <param name="start">First flat index, ≥ 0.</param>
+    /// <param name="destination">Where to put the values (little-endian float32 files are read straight into it;
+    /// other dtypes go through a pooled buffer of the file's bytes).</param>
+    /// <exception cref="ArgumentOutOfRangeException">The range reaches beyond <see cref="Length"/>.</exception>
+    /// <exception cref="NpyFormatException">The file became shorter than its header says after it was opened.</exception>
+    public void ReadFromFile(long start, Span<float> destination)
+    {
+        CheckRange(start, destination.Length);
+        if (destination.Length == 0) return;
+        long offset = Header.DataOffset + start * Header.ElementSize;
+        if (IsFloat32)
+        {
+            ReadExactly(offset, MemoryMarshal.AsBytes(destination));
+            return;
+        }
+        int bytes = checked(destination.Length * Header.ElementSize);
+        var rented = ArrayPool<byte>.Shared.Rent(bytes);
+        try
+        {
+            ReadExactly(offset, rented.AsSpan(0, bytes));
+            fixed (byte* src = rented) Convert(src, destination);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
+    /// Reads columns [<paramref name="firstColumn"/>, <paramref name="firstColumn"/> + <paramref name="columnCount"/>)
+    /// of the first <paramref name="rows"/> rows of the data viewed as a C-order matrix
+    /// [rows, <paramref name="rowLength"/>], with one positioned read per row (see <see cref="ReadFromFile"/>);
+    /// the mapping is not touched.
+    /// </summary>
+    /// <param name="rows">Rows to read, ≥ 0; rows · rowLength must not exceed <see cref="Length"/>.</param>
+    /// <param name="rowLength">Elements per row, ≥ 1 (for a trace file, the product of the row shape).</param>
+    /// <param name="firstColumn">First column, 0 ≤ firstColumn ≤ rowLength − columnCount.</param>
+    /// <param name="columnCount">Columns to read, ≥ 0.</param>
+    /// <param name="destination">Row-major [rows, columnCount] (the file's own order): element (r, c) goes to
+    /// <c>destination[r · columnCount + c]</c>; at least rows · columnCount long.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A count or column outside the ranges above.</exception>
+    /// <exception cref="ArgumentException">Destination too short.</exception>
+    public void ReadColumnsFromFile(long rows, long rowLength, long firstColumn, int columnCount, Span<float> destination)
+    {
+        if (rowLength < 1)
+            throw new ArgumentOutOfRangeException(nameof(rowLength), rowLength, $"expected at least 1 element per row of {Path}, got {rowLength}");
+        if (rows < 0 || rows > Length / rowLength)
+            throw new ArgumentOutOfRangeException(nameof(rows), rows,
+                $"expected 0 ≤ rows ≤ {Length / rowLength} (the {Length} elements of {Path} in rows of {rowLength}), got {rows}");
+        if (columnCount < 0 || firstColumn < 0 || firstColumn > rowLength - columnCount)
+            throw new ArgumentOutOfRangeException(nameof(firstColumn), firstColumn,
+                $"expected columns [firstColumn, firstColumn + {columnCount}) inside rows of {rowLength} elements of {Path}, got firstColumn {firstColumn}");
+        if (destination.Length < rows * columnCount)
+            throw new ArgumentException($"expected a destination of at least {rows} × {columnCount} = {rows * columnCount} values, got {destination.Length}", nameof(destination));
+        if (columnCount == rowLength)
+        {
+            ReadFromFile(0, destination[..checked((int)(rows * rowLength))]);
+            return;
+        }
+        for (long r = 0; r < rows; r++)
+            ReadFromFile(r * rowLength + firstColumn, destination.Slice(checked((int)(r * columnCount)), columnCount));
+    }
+
+    void ReadExactly(long offset, Span<byte> buffer)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        var handle = file!.SafeFileHandle;
+        while (buffer.Length > 0)
+        {
+            int n = RandomAccess.Read(handle, buffer, offset);
+            if (n == 0)
+                throw new NpyFormatException(Path,
+                    $"the file ended at byte {offset} while reading data its header promised (shape {Header.ShapeText}); it was truncated after it was opened");
+            buffer = buffer[n..];
+            offset += n;
+        }
+    }
+
+    /// <summary>Converts <c>destination.Length</c> elements of the file's dtype at <paramref name="src"/> to float32.</summary>
+    void Convert(byte* src, Span<float> destination)
+    {
         int n = destination.Length;
         switch (Header.ElementType)
         {
@@ -239,5 +336,6 @@ public sealed unsafe class NpyArray : IDisposable
             view.Dispose();
         }
         map?.Dispose();
+        file?.Dispose();
     }
 }

@@ -165,7 +165,9 @@ public sealed unsafe class TraceSeries
     /// that weight's value at every row.
     /// </summary>
     /// <remarks>A blocked (tiled) transpose straight from the mapped file, cache-friendly: 100 rows ×
-    /// 5120 weights takes on the order of a millisecond.</remarks>
+    /// 5120 weights takes on the order of a millisecond. It touches every page of the mapping, which then
+    /// counts in the process's resident memory: for large series read blocks with
+    /// <see cref="ReadColumnsFromFile"/> instead.</remarks>
     public float[][] ReadWeightMajor()
     {
         int rows = CheckedRows();
@@ -224,6 +226,48 @@ public sealed unsafe class TraceSeries
             }
         });
         return result;
+    }
+
+    /// <summary>
+    /// Reads <c>destination.Length</c> values of the readable rows, flat and iteration-major (element
+    /// <c>r·RowSize + i</c> is weight <c>i</c> at row <c>r</c>, as in <see cref="ReadAll"/>), with positioned
+    /// reads of the file: the memory map is not touched, so the process's peak memory is the caller's
+    /// buffer, not the file (see the remarks of <see cref="NpyArray"/>). Converted as every other read.
+    /// </summary>
+    /// <param name="start">First flat index, 0 ≤ start ≤ Iterations·RowSize − destination.Length.</param>
+    /// <param name="destination">Where to put the values.</param>
+    /// <exception cref="ArgumentOutOfRangeException">The range reaches beyond the readable rows.</exception>
+    /// <exception cref="NpyFormatException">The file was truncated after the trace was opened.</exception>
+    public void ReadFromFile(long start, Span<float> destination)
+    {
+        long total = Iterations * RowSize;
+        if (start < 0 || start > total - destination.Length)
+            throw new ArgumentOutOfRangeException(nameof(start), start,
+                $"expected a range [start, start + {destination.Length}) inside the {total} readable values of series \"{Name}\" ({Iterations} rows × {RowSize}), got start {start}");
+        Array.ReadFromFile(start, destination);
+    }
+
+    /// <summary>
+    /// Reads the weights [<paramref name="firstIndex"/>, <paramref name="firstIndex"/> + <paramref name="count"/>)
+    /// (flat C-order indices within a row) over all readable rows, iteration-major, with one positioned
+    /// read per row (see <see cref="ReadFromFile"/>; the memory map is not touched): element
+    /// <c>[r·count + k]</c> is weight <c>firstIndex + k</c> at row <c>r</c>. For a [neurons, inputs]
+    /// block, neuron n's weights are the <c>inputs</c> indices from <c>n·inputs</c>.
+    /// </summary>
+    /// <param name="firstIndex">First weight index, 0 ≤ firstIndex ≤ RowSize − count.</param>
+    /// <param name="count">Weights to read, ≥ 0.</param>
+    /// <param name="destination">At least Iterations·count long; the first Iterations·count values are written.</param>
+    /// <exception cref="ArgumentOutOfRangeException">Indices outside the row.</exception>
+    /// <exception cref="ArgumentException">Destination too short.</exception>
+    /// <exception cref="NpyFormatException">The file was truncated after the trace was opened.</exception>
+    public void ReadColumnsFromFile(int firstIndex, int count, Span<float> destination)
+    {
+        if (count < 0 || firstIndex < 0 || firstIndex > RowSize - count)
+            throw new ArgumentOutOfRangeException(nameof(firstIndex), firstIndex,
+                $"expected weight indices [firstIndex, firstIndex + {count}) inside [0, {RowSize}) for series \"{Name}\" (row shape [{string.Join(", ", RowShape)}]), got firstIndex {firstIndex}");
+        if (destination.Length < Iterations * count)
+            throw new ArgumentException($"expected a destination of at least {Iterations} × {count} = {Iterations * count} values, got {destination.Length}", nameof(destination));
+        Array.ReadColumnsFromFile(Iterations, RowSize, firstIndex, count, destination);
     }
 
     /// <summary>Counts NaN, +∞ and −∞ over the readable rows by scanning the data (use when <see cref="NonFinite"/> is null, or to verify it).</summary>

@@ -442,3 +442,214 @@ let mixtureScheduling =
                 Expect.equal (m.BicByComponents |> Array.map BitConverter.DoubleToInt64Bits) (expected |> Array.map BitConverter.DoubleToInt64Bits)
                     $"neuron {m.Neuron}: BIC for k = 1 … {expected.Length}"
     ]
+
+/// The analysis as it was before it streamed the trace from its file (performance issue 5): every
+/// series loaded weight-major (TraceSeries.ReadWeightMajor, widened to float64), Shapiro–Wilk by
+/// ShapiroWilk.tryTestMany, each neuron's pool and each group's series taken from that copy. A copy of
+/// the old GradientAnalysis code, kept here as the reference the streaming analysis must equal bit for bit.
+module private InMemoryAnalysis =
+
+    type Result =
+        { PValues: float[]; W: float[]; Constant: int; Tested: int; Rejected: int
+          Holm: MultipleTesting.Adjustment; BenjaminiHochberg: MultipleTesting.Adjustment
+          PerNeuron: NeuronNormality[]; Mixtures: NeuronMixture[]; Normal: VarianceGroup; NonNormal: VarianceGroup }
+
+    let series (dir: string) : float[][] =
+        use reader = TraceReader.Open dir
+        let s = reader.Series |> Seq.find (fun s -> s.RowShape.Length = 2)
+        s.ReadWeightMajor() |> Array.map (Array.map float)
+
+    let private varianceGroup (options: AnalysisOptions) (stream: string -> int64) (trace: GradientTrace) (all: float[][])
+                              (m: float[]) (theory: float[]) (name: string) (candidates: int[]) : VarianceGroup =
+        let chosen = Sampling.withoutReplacement (stream $"{trace.Label}/weights/{name}") options.WeightsPerGroup candidates
+        let curves =
+            if chosen.Length = 0 then [||]
+            else Bootstrap.psiCurves trace.Beta2 (stream $"{trace.Label}/bootstrap/{name}") options.BootstrapResamples (chosen |> Array.map (fun w -> all.[w]))
+        let keep = [| for i in 0 .. chosen.Length - 1 do if curves.[i].Unbounded |> Array.forall (fun u -> u = 0) then yield i |]
+        let normalised =
+            keep |> Array.map (fun i ->
+                let g = all.[chosen.[i]]
+                let sigma2 = (g |> Array.sumBy (fun x -> x * x)) / float g.Length
+                Array.init trace.Iterations (fun t -> m.[t] * m.[t] * curves.[i].Variance.[t] * sigma2))
+        let ratio = normalised |> Array.map (fun v -> Array.init v.Length (fun t -> if Double.IsFinite theory.[t] && theory.[t] > 0.0 then v.[t] / theory.[t] else nan))
+        let kept = keep |> Array.map (fun i -> chosen.[i])
+        let firstT =
+            let ws = kept |> Array.truncate options.FirstTWeights
+            if ws.Length = 0 then [||]
+            else
+                let curves = Bootstrap.psiCurvesWith FirstT trace.Beta2 (stream $"{trace.Label}/bootstrap first t/{name}") options.BootstrapResamples (ws |> Array.map (fun w -> all.[w]))
+                Array.map2 (fun w (c: PrefixCurve) ->
+                    let g = all.[w]
+                    let sigma2 = (g |> Array.sumBy (fun x -> x * x)) / float g.Length
+                    Array.init trace.Iterations (fun t -> if c.Unbounded.[t] > 0 then nan else m.[t] * m.[t] * c.Variance.[t] * sigma2)) ws curves
+        { Group = name; WeightIndices = kept; NormalisedVariance = normalised; FirstTVariance = firstT; RatioToTheory = ratio
+          Band = Quantile.band normalised; FirstTBand = Quantile.band firstT; Candidates = candidates.Length
+          DroppedUnbounded = chosen.Length - keep.Length }
+
+    let private mixtures (options: AnalysisOptions) (stream: string -> int64) (trace: GradientTrace) (all: float[][]) =
+        Array.init trace.Neurons (fun n ->
+            let series = Array.init trace.Inputs (fun i -> all.[n * trace.Inputs + i])
+            let varying = series |> Array.filter (fun g -> g |> Array.exists (fun v -> v <> g.[0]))
+            let pooled, constant = Array.concat varying, series.Length - varying.Length
+            let sorted = Array.sort pooled
+            let distinct = if sorted.Length = 0 then 0 else 1 + (Seq.pairwise sorted |> Seq.filter (fun (a, b) -> a <> b) |> Seq.length)
+            let edges, dens = if sorted.Length = 0 then [||], [||] else Histogram.densityOfSorted options.HistogramBins (0.005, 0.995) sorted
+            let left = if constant > 0 then $"; {constant} constant series left out" else ""
+            if distinct < 2 then
+                let why = if sorted.Length = 0 then "every weight's series is constant" else $"its {sorted.Length} pooled gradients are all equal"
+                { Neuron = n; Points = sorted.Length; ConstantLeftOut = constant; Fit = None; BicByComponents = [||]; KsDistance = nan
+                  BinEdges = edges; Densities = dens; Note = $"neuron {n}: no mixture ({why}){left}" }
+            else
+                let seed = stream $"{trace.Label}/mixture/neuron {n}"
+                let top = min options.MixtureComponents distinct
+                let fits = [| 1 .. top |] |> Array.map (fun k -> GaussianMixture.fit (GradientAnalysis.mixtureOptions options seed k) pooled)
+                let fit = fits.[top - 1]
+                let fewer = if top < options.MixtureComponents then $"neuron {n}: {top} components only ({distinct} distinct values){left}" else ""
+                { Neuron = n; Points = sorted.Length; ConstantLeftOut = constant; Fit = Some fit; BicByComponents = fits |> Array.map (fun f -> f.Bic)
+                  KsDistance = GaussianMixture.ksDistanceSorted fit.Parameters sorted; BinEdges = edges; Densities = dens
+                  Note = (if fewer <> "" then fewer elif constant > 0 then $"neuron {n}: {constant} constant series left out" else "") })
+
+    let analyse (options: AnalysisOptions) (stream: string -> int64) (trace: GradientTrace) : Result =
+        let all = series trace.Directory
+        let nW = all.Length
+        let sw = ShapiroWilk.tryTestMany all
+        let pValues = sw |> Array.map (function Ok r -> r.PValue | Error _ -> nan)
+        let ws = sw |> Array.map (function Ok r -> r.W | Error _ -> nan)
+        let tested = [| for i in 0 .. nW - 1 do if not (Double.IsNaN pValues.[i]) then yield i |]
+        let testedP = tested |> Array.map (fun i -> pValues.[i])
+        let holm = MultipleTesting.holm options.Alpha testedP
+        let bh = MultipleTesting.benjaminiHochberg options.Alpha testedP
+        let perNeuron =
+            Array.init trace.Neurons (fun n ->
+                let idx = [| for j in 0 .. tested.Length - 1 do if tested.[j] / trace.Inputs = n then yield j |]
+                { Neuron = n; Tested = idx.Length
+                  Rejected = idx |> Array.filter (fun j -> testedP.[j] <= options.Alpha) |> Array.length
+                  HolmRejected = idx |> Array.filter (fun j -> holm.Reject.[j]) |> Array.length
+                  BhRejected = idx |> Array.filter (fun j -> bh.Reject.[j]) |> Array.length })
+        let m, _ = GradientAnalysis.multiplier trace
+        let theory =
+            Array.init trace.Iterations (fun i ->
+                match AdaptiveLR.tryTheoreticalVariance trace.Beta2 1.0 (i + 1) with
+                | Some v when Double.IsFinite m.[i] -> m.[i] * m.[i] * v
+                | _ -> nan)
+        let rejectedSet = Collections.Generic.HashSet<int>([| for j in 0 .. tested.Length - 1 do if testedP.[j] <= options.Alpha then yield tested.[j] |])
+        { PValues = pValues; W = ws; Constant = nW - tested.Length; Tested = tested.Length
+          Rejected = testedP |> Array.filter (fun p -> p <= options.Alpha) |> Array.length
+          Holm = holm; BenjaminiHochberg = bh; PerNeuron = perNeuron; Mixtures = mixtures options stream trace all
+          Normal = varianceGroup options stream trace all m theory "normal" (tested |> Array.filter (fun w -> not (rejectedSet.Contains w)))
+          NonNormal = varianceGroup options stream trace all m theory "non-normal" (tested |> Array.filter rejectedSet.Contains) }
+
+/// Every number of an analysis as text, floats by their bits (so that NaN equals NaN and −0 differs from 0).
+let private fingerprint (pValues: float[], w: float[], constant: int, tested: int, rejected: int,
+                         holm: MultipleTesting.Adjustment, bh: MultipleTesting.Adjustment, perNeuron: NeuronNormality[],
+                         mixtures: NeuronMixture[], groups: VarianceGroup list) : string list =
+    let b (x: float) = BitConverter.DoubleToInt64Bits(x).ToString("x16")
+    let bs (xs: float[]) = String.Join(" ", xs |> Array.map b)
+    [ yield $"counts constant {constant} tested {tested} rejected {rejected}"
+      for i in 0 .. pValues.Length - 1 do yield $"weight {i}: p {b pValues.[i]} W {b w.[i]}"
+      for a in [ holm; bh ] do
+          yield $"{a.Method}: {a.RejectedCount} rejected, reject {String(a.Reject |> Array.map (fun r -> if r then '1' else '0'))}"
+          yield $"{a.Method}: adjusted {bs a.AdjustedPValues}; Šidák α {b a.AlphaSidak}"
+      for n in perNeuron do yield $"%A{n}"
+      for m in mixtures do
+          yield $"mixture {m.Neuron}: points {m.Points}, constant {m.ConstantLeftOut}, note '{m.Note}', BIC {bs m.BicByComponents}, KS {b m.KsDistance}"
+          yield $"mixture {m.Neuron}: edges {bs m.BinEdges}, densities {bs m.Densities}"
+          match m.Fit with
+          | Some f ->
+              yield $"mixture {m.Neuron}: weights {bs f.Parameters.Weights} means {bs f.Parameters.Means} variances {bs f.Parameters.Variances}"
+              yield $"mixture {m.Neuron}: converged {f.Converged} after {f.Iterations}, log-likelihood {b f.LogLikelihood}, lower bound {b f.LowerBound}"
+          | None -> yield $"mixture {m.Neuron}: no fit"
+      for g in groups do
+          yield $"{g.Group}: weights {String.Join(',', g.WeightIndices)}, candidates {g.Candidates}, dropped {g.DroppedUnbounded}"
+          for c in g.NormalisedVariance do yield $"{g.Group} normalised {bs c}"
+          for c in g.FirstTVariance do yield $"{g.Group} first t {bs c}"
+          for c in g.RatioToTheory do yield $"{g.Group} ratio {bs c}"
+          for band in [ g.Band; g.FirstTBand ] do yield $"{g.Group} band {band.Curves}: {bs band.Median} | {bs band.Q10} | {bs band.Q90}" ]
+
+/// A 5 × 9 block of `t` iterations in NumPy layout (float32, or float64 when `wide`): neuron 2 every
+/// series constant 0.25 (no mixture), input 4 of every neuron all zero (a dead input), the other series
+/// normal or, every third, heavy-tailed.
+let private constantTrace (t: int) (wide: bool) =
+    let dir = tempDir "constant-trace"
+    let rows, cols = 5, 9
+    let rng = Xoshiro256StarStar(17L, 0L)
+    let data =
+        Array.init (t * rows * cols) (fun k ->
+            let w = k % (rows * cols)
+            if w / cols = 2 then 0.25
+            elif w % cols = 4 then 0.0
+            else
+                let z = rng.NextNormal()
+                0.01 * (if w % 3 = 0 then z * z * z else z))
+    let shape = ReadOnlySpan [| int64 t; int64 rows; int64 cols |]
+    if wide then Npy.Write(Path.Combine(dir, "grad.npy"), ReadOnlySpan data, shape)
+    else Npy.Write(Path.Combine(dir, "grad.npy"), ReadOnlySpan(data |> Array.map float32), shape)
+    File.WriteAllText(Path.Combine(dir, "manifest.json"),
+        """{"format": "research-trace", "version": 1, "run": {"label": "constant"}, "series": [{"name": "grad", "file": "grad.npy"}]}""")
+    dir
+
+[<Tests>]
+let streaming =
+    testList "Studies.AdamVsRAdam.streaming: the analysis read from the file block by block equals the in-memory one, bit for bit" [
+        let options = { fastOptions.Analysis with BootstrapResamples = 100; WeightsPerGroup = 20; FirstTWeights = 8; MixtureRestarts = 2 }
+        let cases =
+            [ "6×13 block with zeros and a dead input, 40 iterations", true, lazy (shapedTrace 40 6 13 "zeros")
+              "4×16 block of mixed gradients, 50 iterations", false, lazy (shapedTrace 50 4 16 "mixed")
+              "5×9 block with a constant neuron and a dead input, 30 iterations (float32)", true, lazy (constantTrace 30 false)
+              "the same as float64 (converted on read)", true, lazy (constantTrace 30 true) ]
+        for name, hasConstant, dir in cases do
+            // 7 weights per block: scalar path only, and it divides none of 78, 64, 45; 20: SIMD blocks and a scalar tail
+            for columns in [ 1; 7; 20; 1000 ] do
+                yield testCase $"{name}, {columns} weights per block" <| fun () ->
+                    let stream = RandomStreams.forStudy AdamVsRAdamStudy.Name 4L
+                    let trace = GradientTrace.load None dir.Value
+                    let a = GradientAnalysis.analyseInBlocks columns options stream ignore trace
+                    let e = InMemoryAnalysis.analyse options stream trace
+                    Expect.equal (e.Constant > 0) hasConstant "constant series where the trace has them"
+                    let got = fingerprint (a.PValues, a.W, a.Constant, a.Tested, a.Rejected, a.Holm, a.BenjaminiHochberg, a.PerNeuron, a.Mixtures, [ a.Normal; a.NonNormal ])
+                    let expected = fingerprint (e.PValues, e.W, e.Constant, e.Tested, e.Rejected, e.Holm, e.BenjaminiHochberg, e.PerNeuron, e.Mixtures, [ e.Normal; e.NonNormal ])
+                    Expect.sequenceEqual got expected "every number as before"
+        yield testCase "the default analyse (blocks of GradientTrace.BufferValues values) equals it too, asking for the same streams in the same order on the caller's thread" <| fun () ->
+            let dir = constantTrace 30 false
+            let streams = RandomStreams.forStudy AdamVsRAdamStudy.Name 4L
+            // StudyContext.Stream records every name (the report lists them): it must see one thread, in a fixed order
+            let recording () =
+                let calls = ResizeArray<string * int>()
+                calls, fun (purpose: string) -> lock calls (fun () -> calls.Add((purpose, Environment.CurrentManagedThreadId))); streams purpose
+            let trace = GradientTrace.load None dir
+            Expect.equal (GradientTrace.blockColumns trace) (GradientTrace.BufferValues / 30) "block width"
+            let callsA, stream = recording ()
+            let a = GradientAnalysis.analyse options stream ignore trace
+            let callsE, streamE = recording ()
+            let e = InMemoryAnalysis.analyse options streamE trace
+            let caller = Environment.CurrentManagedThreadId
+            Expect.sequenceEqual (callsA |> Seq.map fst) (callsE |> Seq.map fst) "the same stream names in the same order"
+            Expect.isTrue (callsA |> Seq.forall (fun (_, thread) -> thread = caller)) "every stream asked for on the caller's thread"
+            Expect.contains (callsA |> Seq.map fst) "constant/mixture/neuron 0" "a mixture stream"
+            Expect.isFalse (callsA |> Seq.exists (fun (p, _) -> p.EndsWith "neuron 2")) "no stream for the neuron without a fit"
+            Expect.sequenceEqual
+                (fingerprint (a.PValues, a.W, a.Constant, a.Tested, a.Rejected, a.Holm, a.BenjaminiHochberg, a.PerNeuron, a.Mixtures, [ a.Normal; a.NonNormal ]))
+                (fingerprint (e.PValues, e.W, e.Constant, e.Tested, e.Rejected, e.Holm, e.BenjaminiHochberg, e.PerNeuron, e.Mixtures, [ e.Normal; e.NonNormal ]))
+                "every number as before"
+        yield testCase "the readers return the file's values: columns, a neuron's series, chosen series" <| fun () ->
+            let dir = constantTrace 30 false
+            let trace = GradientTrace.load None dir
+            let all = InMemoryAnalysis.series dir
+            let block = Array.zeroCreate<float32> (30 * 11)
+            GradientTrace.readColumns trace 17 11 block
+            Expect.equal block (Array.init (30 * 11) (fun k -> float32 all.[17 + k % 11].[k / 11])) "columns 17..27, iteration-major"
+            Expect.equal (GradientTrace.neuronSeries trace 3) all.[27 .. 35] "neuron 3: weights 27..35"
+            let chosen = [| 44; 0; 13; 13; 27 |]
+            Expect.equal (GradientTrace.readSeries trace chosen) (chosen |> Array.map (fun w -> all.[w])) "chosen series in the given order"
+            Check.throws<ArgumentException> (fun () -> GradientTrace.readSeries trace [| 45 |] |> ignore) |> Check.messageHas [ "[0, 45)"; "45" ]
+        yield testCase "fewer than 3 iterations are refused, naming the series and the folder" <| fun () ->
+            let dir = shapedTrace 2 2 2 "mixed"
+            Check.throws<ArgumentException> (fun () -> GradientTrace.load None dir |> ignore)
+            |> Check.messageHas [ dir; "2 iterations"; "at least 3" ]
+        yield testCase "a file that changed shape since the trace was loaded is refused when read" <| fun () ->
+            let dir = shapedTrace 10 2 3 "mixed"
+            let trace = GradientTrace.load None dir
+            Npy.Write(Path.Combine(dir, "grad.npy"), ReadOnlySpan(Array.zeroCreate<float32> 40), ReadOnlySpan [| 10L; 4L |])
+            Check.throws<InvalidOperationException> (fun () -> GradientTrace.neuronSeries trace 0 |> ignore)
+            |> Check.messageHas [ "grad.npy"; "changed since"; "load the trace again" ]
+    ]

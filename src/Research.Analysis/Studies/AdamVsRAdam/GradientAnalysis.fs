@@ -155,7 +155,7 @@ module GradientAnalysis =
     /// distribution; pooling its exact zeros would put an atom into the data that no continuous
     /// mixture fits.
     let pooledGradients (trace: GradientTrace) (neuron: int) : float[] * int =
-        let series = Array.init trace.Inputs (fun i -> trace.Series.[neuron * trace.Inputs + i])
+        let series = GradientTrace.neuronSeries trace neuron // the neuron's Inputs series, read from the file
         let varying = series |> Array.filter (fun g -> g |> Array.exists (fun v -> v <> g.[0]))
         Array.concat varying, series.Length - varying.Length
 
@@ -195,27 +195,28 @@ module GradientAnalysis =
     let private varianceGroup (options: AnalysisOptions) (stream: string -> int64) (trace: GradientTrace) (m: float[]) (theory: float[])
                               (name: string) (candidates: int[]) =
         let chosen = Sampling.withoutReplacement (stream $"{trace.Label}/weights/{name}") options.WeightsPerGroup candidates
+        // the chosen weights' series only (at most WeightsPerGroup of them), read from the file
+        let series = GradientTrace.readSeries trace chosen
         let curves =
             if chosen.Length = 0 then [||]
-            else Bootstrap.psiCurves trace.Beta2 (stream $"{trace.Label}/bootstrap/{name}") options.BootstrapResamples (chosen |> Array.map (fun w -> trace.Series.[w]))
+            else Bootstrap.psiCurves trace.Beta2 (stream $"{trace.Label}/bootstrap/{name}") options.BootstrapResamples series
         let keep = [| for i in 0 .. chosen.Length - 1 do if curves.[i].Unbounded |> Array.forall (fun u -> u = 0) then yield i |]
         let normalised =
             keep |> Array.map (fun i ->
-                let g = trace.Series.[chosen.[i]]
+                let g = series.[i]
                 let sigma2 = (g |> Array.sumBy (fun x -> x * x)) / float g.Length
                 Array.init trace.Iterations (fun t -> m.[t] * m.[t] * curves.[i].Variance.[t] * sigma2))
         let ratio = normalised |> Array.map (fun v -> Array.init v.Length (fun t -> if Double.IsFinite theory.[t] && theory.[t] > 0.0 then v.[t] / theory.[t] else nan))
         let kept = keep |> Array.map (fun i -> chosen.[i])
         let firstT =
-            let ws = kept |> Array.truncate options.FirstTWeights
-            if ws.Length = 0 then [||]
+            let gs = keep |> Array.truncate options.FirstTWeights |> Array.map (fun i -> series.[i])
+            if gs.Length = 0 then [||]
             else
-                let curves = Bootstrap.psiCurvesWith FirstT trace.Beta2 (stream $"{trace.Label}/bootstrap first t/{name}") options.BootstrapResamples (ws |> Array.map (fun w -> trace.Series.[w]))
-                Array.map2 (fun w (c: PrefixCurve) ->
-                    let g = trace.Series.[w]
+                let curves = Bootstrap.psiCurvesWith FirstT trace.Beta2 (stream $"{trace.Label}/bootstrap first t/{name}") options.BootstrapResamples gs
+                Array.map2 (fun (g: float[]) (c: PrefixCurve) ->
                     let sigma2 = (g |> Array.sumBy (fun x -> x * x)) / float g.Length
                     // +∞ where a resample of the first t gradients is all zeros (counted in the curve): not a variance to plot
-                    Array.init trace.Iterations (fun t -> if c.Unbounded.[t] > 0 then nan else m.[t] * m.[t] * c.Variance.[t] * sigma2)) ws curves
+                    Array.init trace.Iterations (fun t -> if c.Unbounded.[t] > 0 then nan else m.[t] * m.[t] * c.Variance.[t] * sigma2)) gs curves
         { Group = name
           WeightIndices = kept
           NormalisedVariance = normalised
@@ -228,25 +229,23 @@ module GradientAnalysis =
 
     /// The k = 1 … K fits of each neuron's pooled gradients (K = MixtureComponents, or fewer when the
     /// pool has fewer distinct values), with KS distance and histogram; no fit below 2 distinct values.
-    /// The neurons' seeds are taken in neuron order, then the neurons are fitted on the caller and
-    /// helper threads (Work.run): each fit depends only on its data and its seed, so the result is
-    /// the same on any number of cores and in any schedule.
+    /// The neurons' seeds are taken on the caller in neuron order, for the neurons whose pool has two
+    /// distinct values (a first pass over the file, one neuron at a time): <paramref name="stream"/> may
+    /// record the names it is asked for (StudyContext.Stream lists them in the report), so it is never
+    /// called from a helper thread. Then the neurons are read again and fitted one at a time on the
+    /// caller and helper threads (Work.run), so that only one pool per thread is in memory; each fit
+    /// depends only on its data and its seed, so the result is the same on any number of cores and in
+    /// any schedule.
     let private neuronMixtures (options: AnalysisOptions) (stream: string -> int64) (trace: GradientTrace) : NeuronMixture[] =
-        let prepared =
+        let seeds =
             Array.init trace.Neurons (fun n ->
-                let pooled, constant = pooledGradients trace n
-                let sorted = Array.sort pooled // finite: GradientTrace.load rejects NaN/inf
-                let distinct = if sorted.Length = 0 then 0 else 1 + (Seq.pairwise sorted |> Seq.filter (fun (a, b) -> a <> b) |> Seq.length)
-                let seed = if distinct < 2 then None else Some(stream $"{trace.Label}/mixture/neuron {n}")
-                pooled, constant, sorted, distinct, seed)
-        let fits =
-            Work.run true trace.Neurons (fun n ->
-                match prepared.[n] with
-                | pooled, _, _, distinct, Some seed ->
-                    let top = min options.MixtureComponents distinct
-                    [| 1 .. top |] |> Array.map (fun k -> GaussianMixture.fit (mixtureOptions options seed k) pooled)
-                | _ -> [||])
-        prepared |> Array.mapi (fun n (_, constant, sorted, distinct, _) ->
+                let pooled, _ = pooledGradients trace n
+                if pooled.Length > 0 && pooled |> Array.exists (fun v -> v <> pooled.[0]) then Some(stream $"{trace.Label}/mixture/neuron {n}")
+                else None)
+        let mixture (n: int) =
+            let pooled, constant = pooledGradients trace n
+            let sorted = Array.sort pooled // finite: GradientTrace.load rejects NaN/inf
+            let distinct = if sorted.Length = 0 then 0 else 1 + (Seq.pairwise sorted |> Seq.filter (fun (a, b) -> a <> b) |> Seq.length)
             let edges, dens = if sorted.Length = 0 then [||], [||] else Histogram.densityOfSorted options.HistogramBins (0.005, 0.995) sorted
             let left = if constant > 0 then $"; {constant} constant series left out" else ""
             if distinct < 2 then
@@ -254,27 +253,65 @@ module GradientAnalysis =
                 { Neuron = n; Points = sorted.Length; ConstantLeftOut = constant; Fit = None; BicByComponents = [||]; KsDistance = nan
                   BinEdges = edges; Densities = dens; Note = $"neuron {n}: no mixture ({why}){left}" }
             else
-                let top = fits.[n].Length
-                let fit = fits.[n].[top - 1]
+                let seed = seeds.[n].Value // taken above: the pool has 2 distinct values
+                let top = min options.MixtureComponents distinct
+                let fits = [| 1 .. top |] |> Array.map (fun k -> GaussianMixture.fit (mixtureOptions options seed k) pooled)
+                let fit = fits.[top - 1]
                 let fewer = if top < options.MixtureComponents then $"neuron {n}: {top} components only ({distinct} distinct values){left}" else ""
                 { Neuron = n; Points = sorted.Length; ConstantLeftOut = constant; Fit = Some fit
-                  BicByComponents = fits.[n] |> Array.map (fun f -> f.Bic)
+                  BicByComponents = fits |> Array.map (fun f -> f.Bic)
                   KsDistance = GaussianMixture.ksDistanceSorted fit.Parameters sorted
                   BinEdges = edges; Densities = dens
-                  Note = (if fewer <> "" then fewer elif constant > 0 then $"neuron {n}: {constant} constant series left out" else "") })
+                  Note = (if fewer <> "" then fewer elif constant > 0 then $"neuron {n}: {constant} constant series left out" else "") }
+        // Work.run publishes reference results: one-element arrays carry the records
+        Work.run true trace.Neurons (fun n -> [| mixture n |]) |> Array.map (fun one -> one.[0])
 
-    /// Analyses one trace. Random choices take their seeds from <paramref name="stream"/> by name
+    /// <summary>
+    /// Shapiro–Wilk W and p of every weight's series (NaN for a constant series), streaming the block
+    /// from the file in blocks of <paramref name="columns"/> weights over all iterations, each tested
+    /// with the column path for float32 trace data (<c>ShapiroWilk.tryTestColumns32</c>, bit for bit the
+    /// W and p of <c>tryTestMany</c> on the same values widened to float64).
+    /// </summary>
+    let private normality (columns: int) (trace: GradientTrace) : float[] * float[] =
+        let nW, t = trace.Neurons * trace.Inputs, trace.Iterations
+        let pValues = Array.create nW nan
+        let ws = Array.create nW nan
+        let full = Array.zeroCreate<float32> (min columns nW * t)
+        let mutable first = 0
+        while first < nW do
+            let count = min columns (nW - first)
+            // the last block may be narrower: tryTestColumns32 takes the whole array as [t, count]
+            let block = if count * t = full.Length then full else Array.zeroCreate<float32> (count * t)
+            GradientTrace.readColumns trace first count block
+            ShapiroWilk.tryTestColumns32 count block
+            |> Array.iteri (fun k r ->
+                match r with
+                | Ok r ->
+                    pValues.[first + k] <- r.PValue
+                    ws.[first + k] <- r.W
+                | Error _ -> ()) // zero range: a constant series (load refused non-finite values and T < 3)
+            first <- first + count
+        pValues, ws
+
+    /// <summary>
+    /// Analyses one trace, reading it from its file stage by stage: Shapiro–Wilk in blocks of
+    /// <paramref name="blockColumns"/> weights, the mixtures one neuron at a time, the bootstrap on the
+    /// chosen weights' series only. Random choices take their seeds from <paramref name="stream"/> by name
     /// ("{label}/weights/normal", "{label}/bootstrap/normal", "{label}/mixture/neuron n", …);
     /// <paramref name="progress"/> receives one line per stage.
-    let analyse (options: AnalysisOptions) (stream: string -> int64) (progress: string -> unit) (trace: GradientTrace) : OptimizerAnalysis =
+    /// </summary>
+    /// <param name="blockColumns">Weights per Shapiro–Wilk block (≥ 1); <c>analyse</c> takes
+    /// <c>GradientTrace.blockColumns trace</c>, a block of at most <c>GradientTrace.BufferValues</c> values.
+    /// The results do not depend on it.</param>
+    let analyseInBlocks (blockColumns: int) (options: AnalysisOptions) (stream: string -> int64) (progress: string -> unit)
+                        (trace: GradientTrace) : OptimizerAnalysis =
+        if blockColumns < 1 then invalidArg (nameof blockColumns) $"expected at least 1 weight per block, got {blockColumns}"
         if not (options.Alpha > 0.0 && options.Alpha < 1.0) then
             invalidArg (nameof options) $"Alpha: expected 0 < α < 1, got {options.Alpha}"
         let clock = Diagnostics.Stopwatch.StartNew()
-        let nW = trace.Series.Length
+        let nW = trace.Neurons * trace.Inputs
         // 1. Shapiro–Wilk on every per-weight series (constant series are reported, not tested).
-        let sw = ShapiroWilk.tryTestMany trace.Series
-        let pValues = sw |> Array.map (function Ok r -> r.PValue | Error _ -> nan)
-        let ws = sw |> Array.map (function Ok r -> r.W | Error _ -> nan)
+        let pValues, ws = normality blockColumns trace
         let tested = [| for i in 0 .. nW - 1 do if not (Double.IsNaN pValues.[i]) then yield i |]
         let testedP = tested |> Array.map (fun i -> pValues.[i])
         if tested.Length = 0 then
@@ -282,16 +319,18 @@ module GradientAnalysis =
         let holm = MultipleTesting.holm options.Alpha testedP
         let bh = MultipleTesting.benjaminiHochberg options.Alpha testedP
         let rejectedRaw = testedP |> Array.filter (fun p -> p <= options.Alpha) |> Array.length
-        progress $"Shapiro–Wilk on {nW} series: {rejectedRaw}/{tested.Length} rejected at α = {options.Alpha}; Holm {holm.RejectedCount}, BH {bh.RejectedCount} ({sw.Length - tested.Length} constant)"
-        let neuronOf w = w / trace.Inputs
+        progress $"Shapiro–Wilk on {nW} series: {rejectedRaw}/{tested.Length} rejected at α = {options.Alpha}; Holm {holm.RejectedCount}, BH {bh.RejectedCount} ({nW - tested.Length} constant)"
+        // one pass over the tested weights (in weight order, so grouped by neuron)
+        let testedIn, rejected, holmRejected, bhRejected = Array.zeroCreate trace.Neurons, Array.zeroCreate trace.Neurons, Array.zeroCreate trace.Neurons, Array.zeroCreate trace.Neurons
+        for j in 0 .. tested.Length - 1 do
+            let n = tested.[j] / trace.Inputs
+            testedIn.[n] <- testedIn.[n] + 1
+            if testedP.[j] <= options.Alpha then rejected.[n] <- rejected.[n] + 1
+            if holm.Reject.[j] then holmRejected.[n] <- holmRejected.[n] + 1
+            if bh.Reject.[j] then bhRejected.[n] <- bhRejected.[n] + 1
         let perNeuron =
             Array.init trace.Neurons (fun n ->
-                let idx = [| for j in 0 .. tested.Length - 1 do if neuronOf tested.[j] = n then yield j |]
-                { Neuron = n
-                  Tested = idx.Length
-                  Rejected = idx |> Array.filter (fun j -> testedP.[j] <= options.Alpha) |> Array.length
-                  HolmRejected = idx |> Array.filter (fun j -> holm.Reject.[j]) |> Array.length
-                  BhRejected = idx |> Array.filter (fun j -> bh.Reject.[j]) |> Array.length })
+                { Neuron = n; Tested = testedIn.[n]; Rejected = rejected.[n]; HolmRejected = holmRejected.[n]; BhRejected = bhRejected.[n] })
         // 2. Mixtures of the pooled gradients of each neuron.
         let mixtures = neuronMixtures options stream trace
         let fitted = mixtures |> Array.filter (fun m -> m.Fit.IsSome)
@@ -313,7 +352,7 @@ module GradientAnalysis =
         { Trace = trace
           PValues = pValues
           W = ws
-          Constant = sw.Length - tested.Length
+          Constant = nW - tested.Length
           Tested = tested.Length
           Rejected = rejectedRaw
           Holm = holm
@@ -326,6 +365,12 @@ module GradientAnalysis =
           Normal = normal
           NonNormal = nonNormal
           Seconds = clock.Elapsed.TotalSeconds }
+
+    /// Analyses one trace (see <c>analyseInBlocks</c>), streaming it from its file through buffers of at
+    /// most <c>GradientTrace.BufferValues</c> values; what stays in memory is O(weights) (a p-value and
+    /// a W per weight) plus one neuron's pooled gradients per thread for the mixtures.
+    let analyse (options: AnalysisOptions) (stream: string -> int64) (progress: string -> unit) (trace: GradientTrace) : OptimizerAnalysis =
+        analyseInBlocks (GradientTrace.blockColumns trace) options stream progress trace
 
     /// Per weight, the mean over t in [first, last] of a per-t curve (NaN-free values only).
     let windowMean (window: int * int) (curve: float[]) : float = Quantile.windowMean window curve

@@ -6,9 +6,12 @@ open System.Security.Cryptography
 open System.Text.Json.Nodes
 open Research.Core.Traces
 
-/// A recorded gradient block read from a trace: the per-weight gradient series of an
-/// [neurons × inputs] slice of one weight matrix over the first iterations, plus the scalars the
-/// study needs. Weight w = neuron·Inputs + input; <c>Series[w]</c> is g_w(1..T).
+/// A recorded gradient block of a trace: where the per-weight gradient series of an [neurons × inputs]
+/// slice of one weight matrix over the first iterations are on disk, plus the scalars the study needs.
+/// Weight w = neuron·Inputs + input; g_w(1..T) is column w of the file's [T, Neurons·Inputs] rows. The
+/// series are not held in memory: the <c>GradientTrace</c> module reads what each stage needs
+/// (<c>readColumns</c>, <c>neuronSeries</c>, <c>readSeries</c>) through buffers of at most
+/// <c>GradientTrace.BufferValues</c> values (a column of T values at the least).
 type GradientTrace =
     { /// Run label ("Adam", "RAdam", "AdamW+warmup", or the trace folder's name).
       Label: string
@@ -24,8 +27,8 @@ type GradientTrace =
       Inputs: int
       /// Iterations T.
       Iterations: int
-      /// Weight-major gradient series, float64: Series[w][t-1] = g_w(t).
-      Series: float[][]
+      /// Full path of the series' .npy file (iteration-major: row t−1 holds g_w(t) for every weight w).
+      DataFile: string
       /// Loss per iteration (empty when the trace has none).
       Loss: float[]
       /// Learning rate per iteration (empty when the trace has none).
@@ -80,6 +83,90 @@ module GradientTrace =
         | other ->
             invalidArg "directory" $"{manifest}: {field}: expected a number such as {example}, found {shown other}; write it as a JSON number, without quotes"
 
+    /// <summary>
+    /// The bounded buffer of the streaming readers: at most 2^20 float32 values (4 MiB) of the
+    /// gradient block are read at once (by <c>load</c>'s finite-value scan, <c>readSeries</c>, and the
+    /// analysis's Shapiro–Wilk blocks of <c>blockColumns</c> weights), however long the trace; the
+    /// exception is a single series longer than that, which is read whole.
+    /// </summary>
+    [<Literal>]
+    let BufferValues = 1048576
+
+    /// Weights per block so that a block over all iterations fits <c>BufferValues</c> (at least 1).
+    let blockColumns (trace: GradientTrace) : int = max 1 (BufferValues / trace.Iterations)
+
+    /// Opens the block's .npy file and checks it still has the shape <c>load</c> found.
+    let private openData (trace: GradientTrace) : NpyArray =
+        let a = NpyArray.Open trace.DataFile
+        let rowSize = a.Shape |> Seq.skip 1 |> Seq.fold (*) 1L
+        if a.Shape.Count < 2 || a.Shape.[0] < int64 trace.Iterations || rowSize <> int64 (trace.Neurons * trace.Inputs) then
+            let shape = String.Join(", ", a.Shape)
+            a.Dispose()
+            invalidOp
+                $"{trace.DataFile}: shape ({shape}), but it held {trace.Iterations} iterations of a {trace.Neurons} × {trace.Inputs} block when the trace was loaded; the file changed since: load the trace again"
+        a
+
+    /// <summary>
+    /// Reads the weights [first, first + count) over all iterations into <paramref name="destination"/>,
+    /// iteration-major as in the file: element <c>[(t−1)·count + k]</c> is g_{first+k}(t), float32 (a
+    /// positioned read per iteration; the file is never mapped into memory whole).
+    /// </summary>
+    /// <param name="trace">The trace (from <c>load</c>).</param>
+    /// <param name="first">First weight, 0 ≤ first ≤ Neurons·Inputs − count.</param>
+    /// <param name="count">Weights to read.</param>
+    /// <param name="destination">At least Iterations·count values.</param>
+    let readColumns (trace: GradientTrace) (first: int) (count: int) (destination: float32[]) : unit =
+        use a = openData trace
+        a.ReadColumnsFromFile(int64 trace.Iterations, int64 (trace.Neurons * trace.Inputs), int64 first, count, Span destination)
+
+    /// <summary>
+    /// One neuron's per-weight series, float64 and weight-major: element i is g_w(1..T) of weight
+    /// w = neuron·Inputs + i (the neuron's inputs are contiguous within each iteration's row, so this is
+    /// one read of Inputs values per iteration).
+    /// </summary>
+    /// <param name="trace">The trace (from <c>load</c>).</param>
+    /// <param name="neuron">The neuron, 0 ≤ neuron &lt; Neurons.</param>
+    let neuronSeries (trace: GradientTrace) (neuron: int) : float[][] =
+        if neuron < 0 || neuron >= trace.Neurons then
+            invalidArg (nameof neuron) $"expected a neuron in [0, {trace.Neurons}) of {trace.DataFile}, got {neuron}"
+        let inputs, t = trace.Inputs, trace.Iterations
+        let block = Array.zeroCreate<float32> (inputs * t)
+        readColumns trace (neuron * inputs) inputs block
+        Array.init inputs (fun i -> Array.init t (fun r -> float block.[r * inputs + i]))
+
+    /// <summary>
+    /// The series of the given weights, float64: element k is g_w(1..T) of weight <c>weights[k]</c>. One
+    /// pass over the file's rows through a buffer of at most <c>BufferValues</c> values.
+    /// </summary>
+    /// <param name="trace">The trace (from <c>load</c>).</param>
+    /// <param name="weights">Weight indices in [0, Neurons·Inputs), any order, repeats allowed.</param>
+    let readSeries (trace: GradientTrace) (weights: int[]) : float[][] =
+        let rowSize, t = trace.Neurons * trace.Inputs, trace.Iterations
+        for w in weights do
+            if w < 0 || w >= rowSize then invalidArg (nameof weights) $"expected weight indices in [0, {rowSize}) of {trace.DataFile}, got {w}"
+        let result = Array.init weights.Length (fun _ -> Array.zeroCreate<float> t)
+        if weights.Length > 0 then
+            use a = openData trace
+            // whole rows when they fit the buffer; a row longer than the buffer is read in parts
+            let rowsPerRead = max 1 (BufferValues / rowSize)
+            let buffer = Array.zeroCreate<float32> (min BufferValues (rowsPerRead * rowSize))
+            let order = Array.init weights.Length id |> Array.sortBy (fun k -> weights.[k])
+            let mutable r0 = 0
+            while r0 < t do
+                let rows = min rowsPerRead (t - r0)
+                if int64 rows * int64 rowSize <= int64 buffer.Length then
+                    a.ReadFromFile(int64 r0 * int64 rowSize, Span(buffer, 0, rows * rowSize))
+                    for r in 0 .. rows - 1 do
+                        for k in order do
+                            result.[k].[r0 + r] <- float buffer.[r * rowSize + weights.[k]]
+                else
+                    let one = Span(buffer, 0, 1)
+                    for k in order do
+                        a.ReadFromFile(int64 r0 * int64 rowSize + int64 weights.[k], one)
+                        result.[k].[r0] <- float buffer.[0]
+                r0 <- r0 + rows
+        result
+
     /// Loads the gradient block of a trace.
     /// <param name="seriesName">The series to use; None picks "grad/…" series of kind "gradient" with a
     /// 2-D row shape, else the first series with a 2-D row shape (a minimal manifest).</param>
@@ -106,16 +193,21 @@ module GradientTrace =
         let t = int series.Iterations
         if t < 3 then
             invalidArg (nameof directory) $"series {series.Name} in {directory} has {t} iterations; the study needs at least 3"
-        let weightMajor = series.ReadWeightMajor() // one read of the file; the scan below uses this copy
-        let mutable nan, pos, neg = 0, 0, 0
-        for w in weightMajor do
-            for v in w do
-                if Single.IsNaN v then nan <- nan + 1
-                elif Single.IsPositiveInfinity v then pos <- pos + 1
-                elif Single.IsNegativeInfinity v then neg <- neg + 1
-        if nan + pos + neg > 0 then
+        // the scan streams the file through one bounded buffer (positioned reads; the map is not touched)
+        let counts =
+            let total = int64 t * int64 series.RowSize
+            let buffer = Array.zeroCreate<float32> (int (min total (int64 BufferValues)))
+            let mutable counts = NonFiniteCount()
+            let mutable start = 0L
+            while start < total do
+                let length = int (min (int64 buffer.Length) (total - start))
+                series.ReadFromFile(start, Span<float32>(buffer, 0, length))
+                counts <- counts + NonFiniteCount.Count(ReadOnlySpan<float32>(buffer, 0, length))
+                start <- start + int64 length
+            counts
+        if counts.Total > 0L then
             invalidArg (nameof directory)
-                $"series {series.Name} in {directory} holds {nan} NaN, {pos} +inf and {neg} -inf values (a diverged run?); normality and ψ statistics need finite gradients"
+                $"series {series.Name} in {directory} holds {counts.NaN} NaN, {counts.PositiveInfinity} +inf and {counts.NegativeInfinity} -inf values (a diverged run?); normality and ψ statistics need finite gradients"
         let scalar name =
             match reader.TryGetSeries name with
             | true, s -> s.ReadAll() |> Array.map float
@@ -214,7 +306,7 @@ module GradientTrace =
           Neurons = series.RowShape[0]
           Inputs = series.RowShape[1]
           Iterations = t
-          Series = weightMajor |> Array.map (Array.map float)
+          DataFile = series.Path
           Loss = scalar "loss"
           LearningRate = lr
           BaseLearningRate = baseLr
