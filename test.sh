@@ -21,7 +21,8 @@ for project in Research.Core.Tests Research.Analysis.Tests; do
   echo "== $project"
   dotnet "$dll" --colours 0 --no-spinner "$@" 2>&1 | tee "$log"
   code=${PIPESTATUS[0]}
-  line="$(grep -Eo '[0-9]+ passed, [0-9]+ ignored, [0-9]+ failed, [0-9]+ errored' "$log" | tail -n 1)"
+  # Expecto writes counts of 1,000 and more with a thousands separator ("1,004 passed")
+  line="$(grep -Eo '[0-9,]+ passed, [0-9,]+ ignored, [0-9,]+ failed, [0-9,]+ errored' "$log" | tail -n 1 | sed -E 's/([0-9]),([0-9])/\1\2/g')"
   if [ -z "$line" ]; then
     echo "$project: no Expecto summary (exit code $code)"; failed=$((failed + 1)); status=1
   else
