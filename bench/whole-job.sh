@@ -99,7 +99,7 @@ Work that differs (see bench/README.md): the study fits k = 1…5 mixtures per n
 k-means++ restarts and a SQUAREM refinement (150 fits of 10 starts) where the Python side fits one
 GaussianMixture(5, random_state=0) per neuron (30 fits, sklearn's defaults); the study also runs the
 notebook's first-t ψ bootstrap for 50 weights per group beside the whole-series one, records fc3's
-exp_avg_sq block and the gradient norm, writes CSVs, an offline HTML report (10 Plotly charts) and
+exp_avg_sq block, writes CSVs, an offline HTML report (10 Plotly charts) and
 result hashes; the Python side writes 9 matplotlib PNGs and the .npy arrays.
 EOF
 echo "logs: $work"

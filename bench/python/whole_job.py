@@ -53,6 +53,7 @@ import statsmodels  # noqa: E402
 from statsmodels.stats.multitest import multipletests  # noqa: E402
 import sklearn  # noqa: E402
 from sklearn.mixture import GaussianMixture  # noqa: E402
+from stats_bench import psi_loop  # noqa: E402  the NumPy ψ bootstrap (B = 1000, β₂ = 0.999) of the statistics benchmark
 
 BETA2 = 0.999
 B = 1000
@@ -140,20 +141,6 @@ def train(label, x, y, xt, yt, seed):
     with torch.no_grad():
         correct = sum(int((model(xt[i:i + 1000]).argmax(1) == yt[i:i + 1000]).sum()) for i in range(0, len(xt), 1000))
     return grads, losses, lrs, correct / len(xt)
-
-
-def psi_loop(g, rng):
-    """stats_bench.psi_loop: B resamples of T indices from the whole series; psi_t on each prefix."""
-    t_len = len(g)
-    idx = rng.integers(0, t_len, size=(B, t_len))
-    g2 = g[idx] ** 2
-    c = -np.expm1(np.arange(1, t_len + 1) * np.log(BETA2)) / (1 - BETA2)
-    s = np.zeros(B)
-    psi = np.empty((B, t_len))
-    for t in range(t_len):
-        s = BETA2 * s + g2[:, t]
-        psi[:, t] = np.sqrt(c[t] / s)
-    return psi.mean(axis=0), psi.var(axis=0, ddof=1)
 
 
 def rho(t):
