@@ -230,18 +230,19 @@ module GradientAnalysis =
     /// The k = 1 … K fits of each neuron's pooled gradients (K = MixtureComponents, or fewer when the
     /// pool has fewer distinct values), with KS distance and histogram; no fit below 2 distinct values.
     /// The neurons' seeds are taken on the caller in neuron order, for the neurons whose pool has two
-    /// distinct values (a first pass over the file, one neuron at a time): <paramref name="stream"/> may
+    /// distinct values (from the Shapiro–Wilk counts per neuron): <paramref name="stream"/> may
     /// record the names it is asked for (StudyContext.Stream lists them in the report), so it is never
-    /// called from a helper thread. Then the neurons are read again and fitted one at a time on the
+    /// called from a helper thread. Then the neurons are read and fitted one at a time on the
     /// caller and helper threads (Work.run), so that only one pool per thread is in memory; each fit
     /// depends only on its data and its seed, so the result is the same on any number of cores and in
     /// any schedule.
-    let private neuronMixtures (options: AnalysisOptions) (stream: string -> int64) (trace: GradientTrace) : NeuronMixture[] =
+    let private neuronMixtures (options: AnalysisOptions) (stream: string -> int64) (trace: GradientTrace) (perNeuron: NeuronNormality[]) : NeuronMixture[] =
+        // A neuron's pool has two distinct values exactly when one of its series is not constant, that is
+        // when Shapiro–Wilk tested one of its weights (load refuses non-finite values and T < 3, so the
+        // only untested series are the zero-range ones): no pass over the file is needed for the seeds.
         let seeds =
             Array.init trace.Neurons (fun n ->
-                let pooled, _ = pooledGradients trace n
-                if pooled.Length > 0 && pooled |> Array.exists (fun v -> v <> pooled.[0]) then Some(stream $"{trace.Label}/mixture/neuron {n}")
-                else None)
+                if perNeuron.[n].Tested > 0 then Some(stream $"{trace.Label}/mixture/neuron {n}") else None)
         let mixture (n: int) =
             let pooled, constant = pooledGradients trace n
             let sorted = Array.sort pooled // finite: GradientTrace.load rejects NaN/inf
@@ -332,7 +333,7 @@ module GradientAnalysis =
             Array.init trace.Neurons (fun n ->
                 { Neuron = n; Tested = testedIn.[n]; Rejected = rejected.[n]; HolmRejected = holmRejected.[n]; BhRejected = bhRejected.[n] })
         // 2. Mixtures of the pooled gradients of each neuron.
-        let mixtures = neuronMixtures options stream trace
+        let mixtures = neuronMixtures options stream trace perNeuron
         let fitted = mixtures |> Array.filter (fun m -> m.Fit.IsSome)
         let maxKs = if fitted.Length = 0 then "none fitted" else (fitted |> Array.map (fun m -> m.KsDistance) |> Array.max).ToString("F4", Globalization.CultureInfo.InvariantCulture)
         progress $"{trace.Neurons} mixtures (k = 1…{options.MixtureComponents}, up to {trace.Inputs * trace.Iterations} points each): {fitted.Length} fitted, max KS distance {maxKs}"
