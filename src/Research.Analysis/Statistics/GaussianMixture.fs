@@ -188,11 +188,13 @@ module GaussianMixture =
     type private Workspace =
         { X: float[]
           K: int
-          /// Responsibilities, component-major: r_ij at Resp[j * n + i].
+          /// Responsibilities, component-major: r_ij at Resp[j * n + i]; only for the random
+          /// initialisation (an EM step never stores them: its E-step accumulates the M-step's sums).
           Resp: float[]
           ChunkSize: int
           Chunks: int
-          /// Per chunk (3k + 1 values): Σ r | Σ r x | Σ r (x − μ)² | Σ log p(x).
+          /// Per chunk (3k + 1 values): Σ r | Σ r x | Σ r (x − c)² | Σ log p(x), where c is the mean
+          /// the E-step evaluated (the M-step's new mean when the sums come from stored responsibilities).
           Partial: float[]
           /// Per chunk, the E-step's vector scratch (<c>scratchLength k</c> vectors), so that chunks
           /// on different cores never share one and no step allocates.
@@ -209,63 +211,110 @@ module GaussianMixture =
     let private block = 16
 
     /// Vectors of E-step scratch per chunk: k·block log-densities, block maxima, block sums, and
-    /// the k Σ r and k Σ r x accumulators.
-    let private scratchLength (k: int) = k * block + 2 * block + 2 * k
+    /// the k Σ r, k Σ r x and k Σ r (x − c)² accumulators.
+    let private scratchLength (k: int) = k * block + 2 * block + 3 * k
 
     /// Four consecutive doubles as a vector.
     let inline private load4 (a: float[]) (i: int) : Vector256<float> =
         Vector256.Create<float>(ReadOnlySpan<float>(a, i, 4))
 
-    let private workspace (x: float[]) (k: int) =
+    let private workspace (x: float[]) (k: int) (responsibilities: bool) =
         let n = x.Length
         let chunks = (n + chunkSize - 1) / chunkSize
-        { X = x; K = k; Resp = Array.zeroCreate (n * k); ChunkSize = chunkSize; Chunks = chunks
+        { X = x; K = k; Resp = (if responsibilities then Array.zeroCreate (n * k) else [||]); ChunkSize = chunkSize; Chunks = chunks
           Partial = Array.zeroCreate (chunks * (3 * k + 1))
           Scratch = Array.zeroCreate (chunks * scratchLength k) }
 
-    /// Vector256.Exp's own fallback, Math.Exp lane by lane, except that lanes below −746 are set to
-    /// the 0 that Math.Exp returns there without calling it.
-    let internal expByLanes (d: Vector256<float>) : Vector256<float> =
-        let mutable r = Vector256<float>.Zero
-        for l in 0 .. 3 do
-            let v = d.GetElement l
-            if not (v < -746.0) then r <- r.WithElement(l, Math.Exp v)
-        r
-
     /// <summary>
-    /// <c>Vector256.Exp d</c> bit for bit, with a cheaper fallback. When a lane is below −708 (or NaN),
-    /// <c>Vector256.Exp</c> (.NET 10) computes all four lanes with the scalar <c>Math.Exp</c>, and for
-    /// the lanes that underflow libm then goes through its error handling (errno), the most expensive
-    /// part of an E-step on the study's gradients: narrow components put a lane of about a quarter of
-    /// the vectors far below −708. <c>Math.Exp</c> is exactly 0 below −745.134 (half the smallest
-    /// subnormal), so lanes below −746 are set to 0 without the call; every other lane of such a
-    /// vector still gets <c>Math.Exp</c>, as in <c>Vector256.Exp</c>.
+    /// e^d for the E-step's d ≤ 0 (a log-density less the point's largest), every lane on its own
+    /// and without a branch: d is clamped below at −746 (Math.Exp is exactly 0 below −745.134, half
+    /// the smallest subnormal); d = n·ln 2 + r with n = round(d / ln 2) and |r| ≤ ln 2 / 2 (Cody–Waite
+    /// with fused multiply-adds, ln 2 split in two doubles); e^r by its Taylor polynomial of degree 13
+    /// (truncation below 5e-18) in Horner's form with fused multiply-adds; then e^r · 2^(n + 600) · 2^−600,
+    /// where 2^(n + 600) is made in the exponent bits and is a normal double for every n here, so the
+    /// scaling is exact wherever e^d is a normal double and rounds once where it is subnormal (or 0).
     /// </summary>
-    /// <remarks>Checked against <c>Vector256.Exp</c> bit for bit on vectors mixing every range, −∞ and
-    /// NaN (tests: Statistics.GaussianMixture, "the E-step's exp").</remarks>
+    /// <remarks>Within 1 ulp of <c>Math.Exp</c> (glibc's correctly rounded exp) on [−708, 0], equal to
+    /// it on about 96 percent of arguments, and 0 below −746 exactly where Math.Exp is 0 (.NET 10's
+    /// <c>Vector256.Exp</c> is within 2 ulp, equal on about 62 percent, costs about three times as
+    /// much, and computes a whole vector with the scalar Math.Exp when one lane is below −708).
+    /// NaN stays NaN. Tests: Statistics.GaussianMixture, "the E-step's exp".</remarks>
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
     let internal expOfNonPositive (d: Vector256<float>) : Vector256<float> =
-        if Vector256.GreaterThanOrEqualAll(d, Vector256.Create -708.0) then Vector256.Exp d
-        else expByLanes d
+        // MaxNative(lim, d) is vmaxpd on x64, which returns d when either is NaN
+        let d = Vector256.MaxNative(Vector256.Create -746.0, d)
+        // 1.5 · 2^52: adding it rounds to an integer held in the low mantissa bits
+        let shifter = Vector256.Create 6755399441055744.0
+        let t = Vector256.FusedMultiplyAdd(d, Vector256.Create 1.4426950408889634, shifter)
+        let n = t - shifter
+        let r = Vector256.FusedMultiplyAdd(n, Vector256.Create -0.6931471805599453, d)
+        let r = Vector256.FusedMultiplyAdd(n, Vector256.Create -2.3190468138462996e-17, r)
+        let mutable p = Vector256.Create 1.6059043836821613e-10
+        p <- Vector256.FusedMultiplyAdd(p, r, Vector256.Create 2.08767569878681e-09)
+        p <- Vector256.FusedMultiplyAdd(p, r, Vector256.Create 2.505210838544172e-08)
+        p <- Vector256.FusedMultiplyAdd(p, r, Vector256.Create 2.755731922398589e-07)
+        p <- Vector256.FusedMultiplyAdd(p, r, Vector256.Create 2.7557319223985893e-06)
+        p <- Vector256.FusedMultiplyAdd(p, r, Vector256.Create 2.48015873015873e-05)
+        p <- Vector256.FusedMultiplyAdd(p, r, Vector256.Create 0.0001984126984126984)
+        p <- Vector256.FusedMultiplyAdd(p, r, Vector256.Create 0.001388888888888889)
+        p <- Vector256.FusedMultiplyAdd(p, r, Vector256.Create 0.008333333333333333)
+        p <- Vector256.FusedMultiplyAdd(p, r, Vector256.Create 0.041666666666666664)
+        p <- Vector256.FusedMultiplyAdd(p, r, Vector256.Create 0.16666666666666666)
+        p <- Vector256.FusedMultiplyAdd(p, r, Vector256.Create 0.5)
+        p <- Vector256.FusedMultiplyAdd(p, r, Vector256.Create 1.0)
+        p <- Vector256.FusedMultiplyAdd(p, r, Vector256.Create 1.0)
+        // the bits of 2^(n + 600): (n + 600 + 1023) << 52, with n in the low bits of t
+        let scale = Vector256.ShiftLeft(t.AsUInt64() + Vector256.Create 1623UL, 52)
+        p * scale.AsDouble() * Vector256.Create 2.409919865102884e-181
 
-    /// E-step over x[lo..hi): responsibilities into resp, and the chunk's Σ r, Σ r x, Σ lse into
-    /// partial[off..]. Four points at a time with Vector256 (exp/log vectorised), in blocks of
-    /// <c>block</c> vectors taken component by component (every lane and every sum sees the same
-    /// operations in the same order as point by point), scalar tail. <c>scratch</c> holds
-    /// <c>scratchLength k</c> vectors from <c>so</c> on.
-    let private eStepChunk (x: float[]) (n: int) (k: int) (lo: int) (hi: int)
-                           (pc: float[]) (mupc: float[]) (cst: float[]) (resp: float[]) (partial: float[]) (off: int)
+    /// <summary>
+    /// ln s for the E-step's s ≥ 1 (a sum of exps whose largest term is e^0 = 1), every lane on its
+    /// own: s = 2^k · m with m in [√2/2, √2), and ln m = ln(1 + f) by fdlibm's e_log.c (Remez polynomial
+    /// in (f / (2 + f))², ln 2 split in two doubles). NaN stays NaN; below 1 the result is wrong
+    /// (not this function's domain).
+    /// </summary>
+    /// <remarks>Within 1 ulp of <c>Math.Log</c> on [1, 2^1024), equal to it on about 96 percent of
+    /// arguments (.NET 10's <c>Vector256.Log</c>: within 3 ulp, equal on about 83 percent), and inlined
+    /// where <c>Vector256.Log</c> is a call. Tests: Statistics.GaussianMixture, "the E-step's log".</remarks>
+    [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
+    let internal logAtLeastOne (s: Vector256<float>) : Vector256<float> =
+        let bits = s.AsUInt64()
+        // k = the exponent of s / (√2/2), and m = s / 2^k
+        let kb = Vector256.ShiftRightLogical(bits - Vector256.Create 0x3fe6a09e667f3bcdUL, 52)
+        let m = (bits - Vector256.ShiftLeft(kb, 52)).AsDouble()
+        // k as a double: 2^52 + k from the bits, less 2^52
+        let kd = (kb ||| Vector256.Create 0x4330000000000000UL).AsDouble() - Vector256.Create 4503599627370496.0
+        let f = m - Vector256<float>.One
+        let sv = f / (Vector256.Create 2.0 + f)
+        let z = sv * sv
+        let w = z * z
+        let t1 = w * Vector256.FusedMultiplyAdd(w, Vector256.FusedMultiplyAdd(w, Vector256.Create 1.531383769920937332e-01, Vector256.Create 2.222219843214978396e-01), Vector256.Create 3.999999999940941908e-01)
+        let t2 =
+            z * Vector256.FusedMultiplyAdd(w, Vector256.FusedMultiplyAdd(w, Vector256.FusedMultiplyAdd(w, Vector256.Create 1.479819860511658591e-01, Vector256.Create 1.818357216161805012e-01),
+                                                                         Vector256.Create 2.857142874366239149e-01), Vector256.Create 6.666666666666735130e-01)
+        let hfsq = Vector256.Create 0.5 * f * f
+        let lnS = kd * Vector256.Create 6.93147180369123816490e-01 - ((hfsq - (sv * (hfsq + (t2 + t1)) + kd * Vector256.Create 1.90821492927058770002e-10)) - f)
+        // + (s − s): 0 for finite s, NaN for NaN
+        lnS + (s - s)
+
+    /// E-step over x[lo..hi): the chunk's Σ r, Σ r x, Σ r (x − c)² (c = the component's mean in
+    /// <c>means</c>, the one being evaluated) and Σ lse into partial[off..], the sums the M-step
+    /// needs, so that no responsibility is stored and read back. Four points at a time with
+    /// Vector256 (exp and log inlined), in blocks of <c>block</c> vectors taken component by
+    /// component (every lane and every sum sees the same operations in the same order as point by
+    /// point), scalar tail. <c>scratch</c> holds <c>scratchLength k</c> vectors from <c>so</c> on.
+    let private eStepChunk (x: float[]) (k: int) (lo: int) (hi: int)
+                           (pc: float[]) (mupc: float[]) (cst: float[]) (means: float[]) (partial: float[]) (off: int)
                            (scratch: Vector256<float>[]) (so: int) =
         let half = Vector256.Create 0.5
         let xr = &MemoryMarshal.GetArrayDataReference x
-        let rr = &MemoryMarshal.GetArrayDataReference resp
         // buf: k·block log-densities, then exps | block maxima at mxo | block sums, then 1/sums, at sumo |
-        // Σ r at acc + j and Σ r x at acc + k + j
+        // Σ r at acc + j, Σ r x at acc + k + j, Σ r (x − c)² at acc + 2k + j
         let buf = &Unsafe.Add(&MemoryMarshal.GetArrayDataReference scratch, so)
         let mxo = k * block
         let sumo = mxo + block
         let acc = sumo + block
-        for j in 0 .. 2 * k - 1 do Unsafe.Add(&buf, acc + j) <- Vector256<float>.Zero
+        for j in 0 .. 3 * k - 1 do Unsafe.Add(&buf, acc + j) <- Vector256<float>.Zero
         let mutable lseV = Vector256<float>.Zero
         let mutable i = lo
         while i + 4 <= hi do
@@ -279,7 +328,7 @@ module GaussianMixture =
                     let y = Vector256.LoadUnsafe(&xr, unativeint (i + 4 * b)) * pcv - mupcv
                     let v = cstv - half * (y * y)
                     Unsafe.Add(&buf, j * block + b) <- v
-                    Unsafe.Add(&buf, mxo + b) <- Vector256.Max(Unsafe.Add(&buf, mxo + b), v)
+                    Unsafe.Add(&buf, mxo + b) <- Vector256.MaxNative(Unsafe.Add(&buf, mxo + b), v)
             for b in 0 .. nb - 1 do Unsafe.Add(&buf, sumo + b) <- Vector256<float>.Zero
             for j in 0 .. k - 1 do
                 for b in 0 .. nb - 1 do
@@ -288,24 +337,31 @@ module GaussianMixture =
                     Unsafe.Add(&buf, sumo + b) <- Unsafe.Add(&buf, sumo + b) + e
             for b in 0 .. nb - 1 do
                 let s = Unsafe.Add(&buf, sumo + b)
-                lseV <- lseV + (Unsafe.Add(&buf, mxo + b) + Vector256.Log s)
+                lseV <- lseV + (Unsafe.Add(&buf, mxo + b) + logAtLeastOne s)
                 Unsafe.Add(&buf, sumo + b) <- Vector256<float>.One / s
             for j in 0 .. k - 1 do
                 let mutable nkv = Unsafe.Add(&buf, acc + j)
                 let mutable sxv = Unsafe.Add(&buf, acc + k + j)
+                let mutable s2v = Unsafe.Add(&buf, acc + 2 * k + j)
+                let cv = Vector256.Create means.[j]
                 for b in 0 .. nb - 1 do
                     let r = Unsafe.Add(&buf, j * block + b) * Unsafe.Add(&buf, sumo + b)
-                    r.StoreUnsafe(&rr, unativeint (j * n + i + 4 * b))
+                    let xv = Vector256.LoadUnsafe(&xr, unativeint (i + 4 * b))
+                    let d = xv - cv
                     nkv <- nkv + r
-                    sxv <- sxv + r * Vector256.LoadUnsafe(&xr, unativeint (i + 4 * b))
+                    sxv <- sxv + r * xv
+                    s2v <- s2v + r * (d * d)
                 Unsafe.Add(&buf, acc + j) <- nkv
                 Unsafe.Add(&buf, acc + k + j) <- sxv
+                Unsafe.Add(&buf, acc + 2 * k + j) <- s2v
             i <- i + 4 * nb
         let nk = Array.zeroCreate<float> k
         let sx = Array.zeroCreate<float> k
+        let s2 = Array.zeroCreate<float> k
         for j in 0 .. k - 1 do
             nk.[j] <- Vector256.Sum(Unsafe.Add(&buf, acc + j))
             sx.[j] <- Vector256.Sum(Unsafe.Add(&buf, acc + k + j))
+            s2.[j] <- Vector256.Sum(Unsafe.Add(&buf, acc + 2 * k + j))
         let mutable lse = Vector256.Sum lseV
         let lp = Array.zeroCreate<float> k
         while i < hi do
@@ -325,16 +381,18 @@ module GaussianMixture =
             let inv = 1.0 / s
             for j in 0 .. k - 1 do
                 let r = lp.[j] * inv
-                resp.[j * n + i] <- r
+                let d = xi - means.[j]
                 nk.[j] <- nk.[j] + r
                 sx.[j] <- sx.[j] + r * xi
+                s2.[j] <- s2.[j] + r * (d * d)
             i <- i + 1
         for j in 0 .. k - 1 do
             partial.[off + j] <- nk.[j]
             partial.[off + k + j] <- sx.[j]
+            partial.[off + 2 * k + j] <- s2.[j]
         partial.[off + 3 * k] <- lse
 
-    /// E-step over all data: responsibilities into ws.Resp, per-chunk Σ r, Σ r x and Σ lse.
+    /// E-step over all data: per-chunk Σ r, Σ r x, Σ r (x − μ)² (μ: <paramref name="means"/>) and Σ lse.
     /// Returns the mean log-likelihood (the lower bound).
     let private eStep (ws: Workspace) (weights: float[]) (means: float[]) (precChol: float[]) =
         let k = ws.K
@@ -346,7 +404,7 @@ module GaussianMixture =
         let stride = 3 * k + 1
         let chunk (c: int) =
             let lo = c * ws.ChunkSize
-            eStepChunk x n k lo (min n (lo + ws.ChunkSize)) precChol mupc cst ws.Resp ws.Partial (c * stride) ws.Scratch (c * scratchLength k)
+            eStepChunk x k lo (min n (lo + ws.ChunkSize)) precChol mupc cst means ws.Partial (c * stride) ws.Scratch (c * scratchLength k)
         if n < parallelFrom then (for c in 0 .. ws.Chunks - 1 do chunk c) else Parallel.For(0, ws.Chunks, chunk) |> ignore
         let mutable total = 0.0
         for c in 0 .. ws.Chunks - 1 do
@@ -375,8 +433,45 @@ module GaussianMixture =
                 i <- i + 1
             partial.[off + 2 * k + j] <- acc
 
-    /// M-step from ws.Resp and the chunk sums of the last E-step (or of the initialisation).
-    let private mStep (ws: Workspace) (regCovar: float) (normaliseWeights: bool) : MixtureParameters * float[] =
+    /// <summary>
+    /// M-step from the chunk sums of the last E-step, which evaluated the means <paramref name="centres"/>:
+    /// N_j = Σ r + 10ε and μ_j = Σ r x / N_j as scikit-learn forms them, and the scatter about the new
+    /// mean from the one about the old, Σ r (x − μ_j)² = Σ r (x − c)² − 2δ Σ r (x − c) + δ² Σ r with
+    /// δ = μ_j − c: scikit-learn's two-pass Σ r (x − μ_j)² without storing r for a second pass. With c
+    /// the previous mean, δ is the step of the mean, so nothing large cancels (should rounding take the
+    /// scatter below 0, it is 0).
+    /// </summary>
+    let private mStep (ws: Workspace) (regCovar: float) (centres: float[]) : MixtureParameters * float[] =
+        let k = ws.K
+        let stride = 3 * k + 1
+        let s0 = Array.zeroCreate<float> k
+        let sx = Array.zeroCreate<float> k
+        let s2 = Array.zeroCreate<float> k
+        for c in 0 .. ws.Chunks - 1 do
+            for j in 0 .. k - 1 do
+                s0.[j] <- s0.[j] + ws.Partial.[c * stride + j]
+                sx.[j] <- sx.[j] + ws.Partial.[c * stride + k + j]
+                s2.[j] <- s2.[j] + ws.Partial.[c * stride + 2 * k + j]
+        // sklearn: nk = resp.sum(axis=0) + 10 * finfo(float64).eps
+        let eps10 = 10.0 * 2.220446049250313e-16
+        let nk = Array.init k (fun j -> s0.[j] + eps10)
+        let means = Array.init k (fun j -> sx.[j] / nk.[j])
+        let variances =
+            Array.init k (fun j ->
+                let c = centres.[j]
+                let delta = means.[j] - c
+                let scatter = s2.[j] - 2.0 * delta * (sx.[j] - c * s0.[j]) + delta * delta * s0.[j]
+                max scatter 0.0 / nk.[j] + regCovar)
+        let total = Array.sum nk
+        let weights = nk |> Array.map (fun v -> v / total)
+        for j in 0 .. k - 1 do
+            if not (variances.[j] > 0.0) then
+                invalidOp $"component {j} has variance {Validation.formatValue variances.[j]} after an M-step; increase RegCovar, decrease the number of components, or scale the data"
+        { Weights = weights; Means = means; Variances = variances }, variances |> Array.map (fun v -> 1.0 / sqrt v)
+
+    /// M-step from stored responsibilities ws.Resp and their chunk sums Σ r, Σ r x (the random
+    /// initialisation): scikit-learn's two passes, the scatter about the new means read from ws.Resp.
+    let private mStepFromResp (ws: Workspace) (regCovar: float) (normaliseWeights: bool) : MixtureParameters * float[] =
         let k = ws.K
         let x = ws.X
         let n = x.Length
@@ -577,7 +672,7 @@ module GaussianMixture =
                 for j in 0 .. k - 1 do ws.Resp.[j * n + i] <- ws.Resp.[j * n + i] / s
             sumsFromResp ws
             // sklearn's _initialize: weights = nk / n (not renormalised)
-            mStep ws regCovar false
+            mStepFromResp ws regCovar false
 
     // ---- validation --------------------------------------------------------------------------
 
@@ -642,7 +737,7 @@ module GaussianMixture =
             iter <- iter + 1
             let prev = lower
             lower <- eStep ws p.Weights p.Means pc
-            let next, nextPc = mStep ws o.RegCovar true
+            let next, nextPc = mStep ws o.RegCovar p.Means
             p <- next
             pc <- nextPc
             history.Add { Iteration = iter; LowerBound = lower; Parameters = p }
@@ -723,7 +818,7 @@ module GaussianMixture =
     /// One EM step from p: the mean log-likelihood at p (the E-step) and the M-step's parameters.
     let private emStep (ws: Workspace) (regCovar: float) (p: MixtureParameters) (pc: float[]) =
         let lower = eStep ws p.Weights p.Means pc
-        let next, nextPc = mStep ws regCovar true
+        let next, nextPc = mStep ws regCovar p.Means
         lower, next, nextPc
 
     /// The parameters as an unconstrained vector (log weights, means, log variances), and back:
@@ -812,7 +907,7 @@ module GaussianMixture =
         checkOptions options sorted
         let prefix = Array.zeroCreate<float> (sorted.Length + 1)
         for i in 0 .. sorted.Length - 1 do prefix.[i + 1] <- prefix.[i] + sorted.[i]
-        let ws = workspace z options.Components
+        let ws = workspace z options.Components (options.Initialization = Random)
         let mutable best = None
         for r in 0 .. options.Restarts - 1 do
             let rng = Xoshiro256StarStar(options.Seed, int64 r)
@@ -845,7 +940,7 @@ module GaussianMixture =
         let location, scale = map
         let z = if isIdentity map then x else x |> Array.map (fun v -> (v - location) / scale)
         checkOptions options (sortedCopy z)
-        let ws = workspace z options.Components
+        let ws = workspace z options.Components false
         let startCopy =
             { Weights = Array.copy start.Weights
               Means = start.Means |> Array.map (fun mu -> (mu - location) / scale)
