@@ -582,16 +582,95 @@ module Bootstrap =
                 else fun b0 b1 rng s1 s2 inf -> psiBlock seed beta2 c g2 shift b0 b1 rng s1 s2 inf)
         { curve with Original = reference }
 
-    /// The block worker of the per-t scheme (<c>FirstT</c>): resample b draws, for t = 1..T in turn,
+    /// Resamples [b0, b1) of the per-t scheme (<c>FirstT</c>): resample b draws, for t = 1..T in turn,
     /// t fresh indices from [0, t) from the stream (seed, b); O(T²/2) per resample.
+    let private firstTBlock (seed: int64) (beta: float) (c: float[]) (g2: float[]) (reference: float[])
+                            (b0: int) (b1: int) (rng: Xoshiro256StarStar)
+                            (s1: float[]) (s2: float[]) (inf: int[]) =
+        for b in b0 .. b1 - 1 do
+            rng.Reset(seed, int64 b)
+            for n in 1 .. g2.Length do
+                let mutable s = 0.0
+                for _ in 1 .. n do s <- beta * s + g2.[rng.NextInt n]
+                addPsi c reference s1 s2 inf (n - 1) s
+
+    /// The per-t kernel four resamples at a time, as <c>psiBlockSimdWith</c>: four xoshiro256** streams
+    /// in the lanes of Vector256 (exactly the indices of Xoshiro256StarStar(seed, b).NextInt t for
+    /// t = 1..T in turn, Lemire's threshold for each t), one gather per draw, and each lane's deviation
+    /// added to the sums, or counted unbounded, resample by resample as <c>firstTBlock</c> does: the
+    /// same draws and the same sums, bit for bit. The (B mod 4) leftover resamples by <c>firstTBlock</c>.
+    let private firstTBlockSimd (seed: int64) (beta: float) (c: float[]) (g2: float[]) (reference: float[])
+                                (b0: int) (b1: int) (rng: Xoshiro256StarStar)
+                                (s1: float[]) (s2: float[]) (inf: int[]) =
+        let t = g2.Length
+        let groups = (b1 - b0) / 4
+        let lowMask = Vector256.Create 0xFFFFFFFFUL
+        let betaV = Vector256.Create beta
+        // indices are < n ≤ T = g2.Length by construction, so the gather stays inside the pinned array
+        use g2Ptr = fixed g2
+        for grp in 0 .. groups - 1 do
+            let b = b0 + 4 * grp
+            let struct (a0, a1, a2, a3) = Xoshiro256StarStar.SeedState(seed, int64 b)
+            let struct (e0, e1, e2, e3) = Xoshiro256StarStar.SeedState(seed, int64 (b + 1))
+            let struct (f0, f1, f2, f3) = Xoshiro256StarStar.SeedState(seed, int64 (b + 2))
+            let struct (h0, h1, h2, h3) = Xoshiro256StarStar.SeedState(seed, int64 (b + 3))
+            let mutable v0 = Vector256.Create(a0, e0, f0, h0)
+            let mutable v1 = Vector256.Create(a1, e1, f1, h1)
+            let mutable v2 = Vector256.Create(a2, e2, f2, h2)
+            let mutable v3 = Vector256.Create(a3, e3, f3, h3)
+            for n in 1 .. t do
+                let nv = Vector256.Create(uint64 n)
+                let threshold = (0u - uint32 n) % uint32 n
+                let mutable sv = Vector256<float>.Zero
+                for _ in 1 .. n do
+                    let r = rotl (Vector256.ShiftLeft(v1, 2) + v1) 7
+                    let r = Vector256.ShiftLeft(r, 3) + r
+                    let tt = Vector256.ShiftLeft(v1, 17)
+                    v2 <- Vector256.Xor(v2, v0)
+                    v3 <- Vector256.Xor(v3, v1)
+                    v1 <- Vector256.Xor(v1, v2)
+                    v0 <- Vector256.Xor(v0, v3)
+                    v2 <- Vector256.Xor(v2, tt)
+                    v3 <- rotl v3 45
+                    let m = Vector256.ShiftRightLogical(r, 32) * nv
+                    let mutable idx = Vector256.ShiftRightLogical(m, 32)
+                    if Vector256.LessThanAny(Vector256.BitwiseAnd(m, lowMask), nv) then
+                        let struct (a0, a1, a2, a3, ai) = redrawLane 0 m n threshold v0 v1 v2 v3 idx
+                        let struct (b0, b1, b2, b3, bi) = redrawLane 1 m n threshold a0 a1 a2 a3 ai
+                        let struct (c0, c1, c2, c3, ci) = redrawLane 2 m n threshold b0 b1 b2 b3 bi
+                        let struct (d0, d1, d2, d3, di) = redrawLane 3 m n threshold c0 c1 c2 c3 ci
+                        v0 <- d0
+                        v1 <- d1
+                        v2 <- d2
+                        v3 <- d3
+                        idx <- di
+                    let gv =
+                        if X86.Avx2.IsSupported then X86.Avx2.GatherVector256(g2Ptr, idx.AsInt64(), 8uy)
+                        else
+                            Vector256.Create(g2.[int (idx.GetElement 0)], g2.[int (idx.GetElement 1)],
+                                             g2.[int (idx.GetElement 2)], g2.[int (idx.GetElement 3)])
+                    sv <- betaV * sv + gv
+                let i = n - 1
+                let d = Vector256.Sqrt(Vector256.Create c.[i] / sv) - Vector256.Create reference.[i]
+                if Vector256.GreaterThanAll(sv, Vector256<float>.Zero) then
+                    let dd = d * d
+                    s1.[i] <- (((s1.[i] + d.GetElement 0) + d.GetElement 1) + d.GetElement 2) + d.GetElement 3
+                    s2.[i] <- (((s2.[i] + dd.GetElement 0) + dd.GetElement 1) + dd.GetElement 2) + dd.GetElement 3
+                else
+                    for l in 0 .. 3 do
+                        if sv.GetElement l > 0.0 then
+                            let dl = d.GetElement l
+                            s1.[i] <- s1.[i] + dl
+                            s2.[i] <- s2.[i] + dl * dl
+                        else inf.[i] <- inf.[i] + 1
+        if b0 + 4 * groups < b1 then
+            firstTBlock seed beta c g2 reference (b0 + 4 * groups) b1 rng s1 s2 inf
+
+    /// The block worker of the per-t scheme: the four-lane kernel where Vector256 is accelerated.
     let private firstTKernel (seed: int64) (beta: float) (c: float[]) (g2: float[]) (reference: float[]) =
-        fun (b0: int) (b1: int) (rng: Xoshiro256StarStar) (s1: float[]) (s2: float[]) (inf: int[]) ->
-            for b in b0 .. b1 - 1 do
-                rng.Reset(seed, int64 b)
-                for n in 1 .. g2.Length do
-                    let mutable s = 0.0
-                    for _ in 1 .. n do s <- beta * s + g2.[rng.NextInt n]
-                    addPsi c reference s1 s2 inf (n - 1) s
+        if Vector256.IsHardwareAccelerated then
+            fun b0 b1 rng s1 s2 inf -> firstTBlockSimd seed beta c g2 reference b0 b1 rng s1 s2 inf
+        else fun b0 b1 rng s1 s2 inf -> firstTBlock seed beta c g2 reference b0 b1 rng s1 s2 inf
 
     let private psiCurveFirstTCore (parallelBlocks: bool) (beta2: float) (seed: int64) (resamples: int) (g: float[]) =
         let c = psiConstants beta2 g.Length

@@ -287,6 +287,26 @@ let tests =
                 let actual = [ for _, g in series do for b in [ 1000; 1003 ] -> fingerprint (Bootstrap.psiCurve 0.999 7L b g) ]
                 for (name, _), i in List.zip series [ 0; 2; 4 ] do
                     Expect.equal (actual.[i], actual.[i + 1]) (expected.[i], expected.[i + 1]) $"{name}: fingerprints at B = 1000, 1003"
+            yield testCase "the per-t scheme on the four-lane kernel: the scalar kernel's curves bit for bit (B = 1000 and 1003, zeros, T = 100 and 37)" <| fun () ->
+                // Fingerprints (FNV-1a over the bits of Mean, Variance and Unbounded) of the curves the scalar
+                // per-t kernel gave these series before the per-t scheme moved onto the four-lane kernel.
+                let rng = Xoshiro256StarStar(23L, 0L)
+                let series =
+                    [ "normal, T = 100", Array.init 100 (fun _ -> 0.01 * rng.NextNormal())
+                      "14% zeros, T = 100", Array.init 100 (fun _ -> if rng.NextDouble() < 0.14 then 0.0 else 0.01 * rng.NextNormal())
+                      "leading zeros, T = 37", Array.init 37 (fun t -> if t < 3 then 0.0 else 0.01 * rng.NextNormal()) ]
+                let expected =
+                    [ 0xedd0a72fd44d778eUL; 0xe501fb95f58a24d2UL; 0x2adb68fb4b56de32UL; 0x8a0bf41d621026fcUL; 0xb3873e641ff22710UL; 0x17a1029d442758a2UL ]
+                let fingerprint (c: PrefixCurve) =
+                    let mutable h = 14695981039346656037UL
+                    let mix (v: uint64) = h <- (h ^^^ v) * 1099511628211UL
+                    for v in c.Mean do mix (uint64 (BitConverter.DoubleToInt64Bits v))
+                    for v in c.Variance do mix (uint64 (BitConverter.DoubleToInt64Bits v))
+                    for v in c.Unbounded do mix (uint64 v)
+                    h
+                let actual = [ for _, g in series do for b in [ 1000; 1003 ] -> fingerprint (Bootstrap.psiCurveFirstT 0.999 7L b g) ]
+                for (name, _), i in List.zip series [ 0; 2; 4 ] do
+                    Expect.equal (actual.[i], actual.[i + 1]) (expected.[i], expected.[i + 1]) $"{name}: fingerprints at B = 1000, 1003"
             yield testCase "generic prefix statistic (running mean) equals explicit resampling" <| fun () ->
                 let g = (ownSeries ()).[1]
                 let curve = Bootstrap.prefixCurve (fun () -> RunningMean() :> IPrefixStatistic) 8L 200 g
