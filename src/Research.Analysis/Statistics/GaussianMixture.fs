@@ -909,13 +909,23 @@ module GaussianMixture =
         for i in 0 .. sorted.Length - 1 do prefix.[i + 1] <- prefix.[i] + sorted.[i]
         let ws = workspace z options.Components (options.Initialization = Random)
         let mutable best = None
+        // EM is deterministic: a restart whose start equals an earlier restart's, bit for bit, ends where
+        // that one ended and cannot win (the first of equal lower bounds is kept), so it is not run. In
+        // one dimension k-means++ and Lloyd's iterations often reach the same intervals from different
+        // seeds (at k = 1 always).
+        let started = ResizeArray<MixtureParameters>()
+        let same (a: MixtureParameters) (b: MixtureParameters) =
+            let bits (x: float[]) (y: float[]) = Array.forall2 (fun (u: float) (v: float) -> BitConverter.DoubleToInt64Bits u = BitConverter.DoubleToInt64Bits v) x y
+            bits a.Weights b.Weights && bits a.Means b.Means && bits a.Variances b.Variances
         for r in 0 .. options.Restarts - 1 do
             let rng = Xoshiro256StarStar(options.Seed, int64 r)
             let start, startPc = initialise ws sorted prefix options.Initialization options.RegCovar rng
-            let (p, conv, it, lower, hist) = em ws options start startPc
-            match best with
-            | Some (_, _, _, bestLower, _) when not (lower > bestLower) -> ()
-            | _ -> best <- Some (p, conv, it, lower, hist)
+            if not (started.Exists(fun earlier -> same earlier start)) then
+                started.Add start
+                let (p, conv, it, lower, hist) = em ws options start startPc
+                match best with
+                | Some (_, _, _, bestLower, _) when not (lower > bestLower) -> ()
+                | _ -> best <- Some (p, conv, it, lower, hist)
         let (p, conv, it, lower, hist) = refine ws options best.Value
         finish ws z options p conv it lower hist |> fitInDataUnits map
 

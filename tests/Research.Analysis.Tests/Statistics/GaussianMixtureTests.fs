@@ -189,6 +189,20 @@ let tests =
                 Expect.equal a.MeanLogLikelihood b.MeanLogLikelihood "likelihood"
         ]
 
+        testCase "restarts whose k-means start repeats an earlier one are not run: k = 1 with 10 restarts is the fit with 1, bit for bit" <| fun () ->
+            let rng = Xoshiro256StarStar(9L, 0L)
+            let x = Array.init 2000 (fun i -> if i % 3 = 0 then 2.0 + 0.3 * rng.NextNormal() else rng.NextNormal())
+            let bits (v: float[]) = v |> Array.map BitConverter.DoubleToInt64Bits
+            for k in [ 1; 2 ] do
+                let one = GaussianMixture.fit { MixtureOptions.Create(k, standardize = true) with Restarts = 1; Seed = 3L } x
+                let ten = GaussianMixture.fit { MixtureOptions.Create(k, standardize = true) with Restarts = 10; Seed = 3L } x
+                if k = 1 then
+                    Expect.equal (bits ten.Parameters.Means) (bits one.Parameters.Means) "k = 1: means"
+                    Expect.equal (bits ten.Parameters.Variances) (bits one.Parameters.Variances) "k = 1: variances"
+                    Expect.equal (BitConverter.DoubleToInt64Bits ten.Bic) (BitConverter.DoubleToInt64Bits one.Bic) "k = 1: BIC"
+                    Expect.equal ten.Iterations one.Iterations "k = 1: iterations"
+                else Expect.isGreaterThanOrEqual ten.LowerBound one.LowerBound "k = 2: ten starts never end below the first alone"
+
         testList "the E-step's exp and log (each lane on its own, within 1 ulp of libm)" [
             let ulps (a: float) (b: float) = abs (BitConverter.DoubleToInt64Bits a - BitConverter.DoubleToInt64Bits b)
             testCase "exp: within 1 ulp of Math.Exp on [−708, 0], 0 below −746 and at −∞, NaN for NaN, on vectors mixing every range" <| fun () ->
