@@ -394,6 +394,59 @@ module Bootstrap =
             struct (v0.WithElement(lane, w0), v1.WithElement(lane, w1), v2.WithElement(lane, w2),
                     v3.WithElement(lane, w3), idx.WithElement(lane, mm >>> 32))
 
+    /// The next draw of four xoshiro256** streams (the lanes of v0…v3): in each lane exactly the index
+    /// Xoshiro256StarStar.NextInt bound would give (Lemire's method with its threshold; the rare
+    /// redraw lane by lane), and g² at those four indices (one gather). Inlined into the kernels, so
+    /// that the state stays in registers.
+    let inline private drawFour (v0: byref<Vector256<uint64>>) (v1: byref<Vector256<uint64>>)
+                                (v2: byref<Vector256<uint64>>) (v3: byref<Vector256<uint64>>)
+                                (bound: int) (boundV: Vector256<uint64>) (threshold: uint32)
+                                (g2Ptr: nativeptr<float>) (g2: float[]) : Vector256<float> =
+        // xoshiro256** in four lanes: rotl(s1·5, 7)·9 with the products as shifts and adds
+        let r = rotl (Vector256.ShiftLeft(v1, 2) + v1) 7
+        let r = Vector256.ShiftLeft(r, 3) + r
+        let tt = Vector256.ShiftLeft(v1, 17)
+        v2 <- Vector256.Xor(v2, v0)
+        v3 <- Vector256.Xor(v3, v1)
+        v1 <- Vector256.Xor(v1, v2)
+        v0 <- Vector256.Xor(v0, v3)
+        v2 <- Vector256.Xor(v2, tt)
+        v3 <- rotl v3 45
+        // Lemire: m = (r >> 32)·bound; index = m >> 32, rejected (rarely, p < bound/2^32) if low < threshold
+        let m = Vector256.ShiftRightLogical(r, 32) * boundV
+        let mutable idx = Vector256.ShiftRightLogical(m, 32)
+        if Vector256.LessThanAny(Vector256.BitwiseAnd(m, Vector256.Create 0xFFFFFFFFUL), boundV) then
+            let struct (a0, a1, a2, a3, ai) = redrawLane 0 m bound threshold v0 v1 v2 v3 idx
+            let struct (b0, b1, b2, b3, bi) = redrawLane 1 m bound threshold a0 a1 a2 a3 ai
+            let struct (c0, c1, c2, c3, ci) = redrawLane 2 m bound threshold b0 b1 b2 b3 bi
+            let struct (d0, d1, d2, d3, di) = redrawLane 3 m bound threshold c0 c1 c2 c3 ci
+            v0 <- d0
+            v1 <- d1
+            v2 <- d2
+            v3 <- d3
+            idx <- di
+        // the indices are < bound ≤ g2.Length, so the gather stays inside the pinned array
+        if X86.Avx2.IsSupported then X86.Avx2.GatherVector256(g2Ptr, idx.AsInt64(), 8uy)
+        else
+            Vector256.Create(g2.[int (idx.GetElement 0)], g2.[int (idx.GetElement 1)],
+                             g2.[int (idx.GetElement 2)], g2.[int (idx.GetElement 3)])
+
+    /// Adds four resamples' deviations d at i to the sums in lane (resample) order, as addPsi adds
+    /// them one resample after another; a lane whose S is 0 (a resampled prefix of zeros) is counted
+    /// unbounded instead.
+    let inline private addFourInOrder (s1: float[]) (s2: float[]) (inf: int[]) (i: int) (sv: Vector256<float>) (d: Vector256<float>) =
+        if Vector256.GreaterThanAll(sv, Vector256<float>.Zero) then
+            let dd = d * d
+            s1.[i] <- (((s1.[i] + d.GetElement 0) + d.GetElement 1) + d.GetElement 2) + d.GetElement 3
+            s2.[i] <- (((s2.[i] + dd.GetElement 0) + dd.GetElement 1) + dd.GetElement 2) + dd.GetElement 3
+        else
+            for l in 0 .. 3 do
+                if sv.GetElement l > 0.0 then
+                    let dl = d.GetElement l
+                    s1.[i] <- s1.[i] + dl
+                    s2.[i] <- s2.[i] + dl * dl
+                else inf.[i] <- inf.[i] + 1
+
     /// The ψ kernel four resamples at a time: four xoshiro256** streams in the lanes of Vector256
     /// (producing exactly the indices of Xoshiro256StarStar(seed, b).NextInt), one gather, and
     /// S, ψ and the deviation sums lane-wise. Lane l of a group accumulates resamples b0 + 4g + l;
@@ -411,10 +464,8 @@ module Bootstrap =
         let acc2 = Array.zeroCreate<Vector256<float>> t
         let groups = (b1 - b0) / 4
         let tv = Vector256.Create(uint64 t)
-        let lowMask = Vector256.Create 0xFFFFFFFFUL
         let threshold = (0u - uint32 t) % uint32 t
         let betaV = Vector256.Create beta
-        // indices are < T = g2.Length by construction, so the gather stays inside the pinned array
         use g2Ptr = fixed g2
         for grp in 0 .. groups - 1 do
             let b = b0 + 4 * grp
@@ -428,48 +479,9 @@ module Bootstrap =
             let mutable v3 = Vector256.Create(a3, e3, f3, h3)
             let mutable sv = Vector256<float>.Zero
             for i in 0 .. t - 1 do
-                // xoshiro256** in four lanes: rotl(s1·5, 7)·9 with the products as shifts and adds
-                let r = rotl (Vector256.ShiftLeft(v1, 2) + v1) 7
-                let r = Vector256.ShiftLeft(r, 3) + r
-                let tt = Vector256.ShiftLeft(v1, 17)
-                v2 <- Vector256.Xor(v2, v0)
-                v3 <- Vector256.Xor(v3, v1)
-                v1 <- Vector256.Xor(v1, v2)
-                v0 <- Vector256.Xor(v0, v3)
-                v2 <- Vector256.Xor(v2, tt)
-                v3 <- rotl v3 45
-                // Lemire: m = (r >> 32)·T; index = m >> 32, rejected (rarely, p < T/2^32) if low < threshold
-                let m = Vector256.ShiftRightLogical(r, 32) * tv
-                let mutable idx = Vector256.ShiftRightLogical(m, 32)
-                if Vector256.LessThanAny(Vector256.BitwiseAnd(m, lowMask), tv) then
-                    let struct (a0, a1, a2, a3, ai) = redrawLane 0 m t threshold v0 v1 v2 v3 idx
-                    let struct (b0, b1, b2, b3, bi) = redrawLane 1 m t threshold a0 a1 a2 a3 ai
-                    let struct (c0, c1, c2, c3, ci) = redrawLane 2 m t threshold b0 b1 b2 b3 bi
-                    let struct (d0, d1, d2, d3, di) = redrawLane 3 m t threshold c0 c1 c2 c3 ci
-                    v0 <- d0
-                    v1 <- d1
-                    v2 <- d2
-                    v3 <- d3
-                    idx <- di
-                let gv =
-                    if X86.Avx2.IsSupported then X86.Avx2.GatherVector256(g2Ptr, idx.AsInt64(), 8uy)
-                    else
-                        Vector256.Create(g2.[int (idx.GetElement 0)], g2.[int (idx.GetElement 1)],
-                                         g2.[int (idx.GetElement 2)], g2.[int (idx.GetElement 3)])
-                sv <- betaV * sv + gv
+                sv <- betaV * sv + drawFour &v0 &v1 &v2 &v3 t tv threshold g2Ptr g2
                 let d = Vector256.Sqrt(Vector256.Create c.[i] / sv) - Vector256.Create reference.[i]
-                if inOrder then
-                    if Vector256.GreaterThanAll(sv, Vector256<float>.Zero) then
-                        let dd = d * d
-                        s1.[i] <- (((s1.[i] + d.GetElement 0) + d.GetElement 1) + d.GetElement 2) + d.GetElement 3
-                        s2.[i] <- (((s2.[i] + dd.GetElement 0) + dd.GetElement 1) + dd.GetElement 2) + dd.GetElement 3
-                    else
-                        for l in 0 .. 3 do
-                            if sv.GetElement l > 0.0 then
-                                let dl = d.GetElement l
-                                s1.[i] <- s1.[i] + dl
-                                s2.[i] <- s2.[i] + dl * dl
-                            else inf.[i] <- inf.[i] + 1
+                if inOrder then addFourInOrder s1 s2 inf i sv d
                 else
                     acc1.[i] <- acc1.[i] + d
                     acc2.[i] <- acc2.[i] + d * d
@@ -604,9 +616,7 @@ module Bootstrap =
                                 (s1: float[]) (s2: float[]) (inf: int[]) =
         let t = g2.Length
         let groups = (b1 - b0) / 4
-        let lowMask = Vector256.Create 0xFFFFFFFFUL
         let betaV = Vector256.Create beta
-        // indices are < n ≤ T = g2.Length by construction, so the gather stays inside the pinned array
         use g2Ptr = fixed g2
         for grp in 0 .. groups - 1 do
             let b = b0 + 4 * grp
@@ -623,46 +633,10 @@ module Bootstrap =
                 let threshold = (0u - uint32 n) % uint32 n
                 let mutable sv = Vector256<float>.Zero
                 for _ in 1 .. n do
-                    let r = rotl (Vector256.ShiftLeft(v1, 2) + v1) 7
-                    let r = Vector256.ShiftLeft(r, 3) + r
-                    let tt = Vector256.ShiftLeft(v1, 17)
-                    v2 <- Vector256.Xor(v2, v0)
-                    v3 <- Vector256.Xor(v3, v1)
-                    v1 <- Vector256.Xor(v1, v2)
-                    v0 <- Vector256.Xor(v0, v3)
-                    v2 <- Vector256.Xor(v2, tt)
-                    v3 <- rotl v3 45
-                    let m = Vector256.ShiftRightLogical(r, 32) * nv
-                    let mutable idx = Vector256.ShiftRightLogical(m, 32)
-                    if Vector256.LessThanAny(Vector256.BitwiseAnd(m, lowMask), nv) then
-                        let struct (a0, a1, a2, a3, ai) = redrawLane 0 m n threshold v0 v1 v2 v3 idx
-                        let struct (b0, b1, b2, b3, bi) = redrawLane 1 m n threshold a0 a1 a2 a3 ai
-                        let struct (c0, c1, c2, c3, ci) = redrawLane 2 m n threshold b0 b1 b2 b3 bi
-                        let struct (d0, d1, d2, d3, di) = redrawLane 3 m n threshold c0 c1 c2 c3 ci
-                        v0 <- d0
-                        v1 <- d1
-                        v2 <- d2
-                        v3 <- d3
-                        idx <- di
-                    let gv =
-                        if X86.Avx2.IsSupported then X86.Avx2.GatherVector256(g2Ptr, idx.AsInt64(), 8uy)
-                        else
-                            Vector256.Create(g2.[int (idx.GetElement 0)], g2.[int (idx.GetElement 1)],
-                                             g2.[int (idx.GetElement 2)], g2.[int (idx.GetElement 3)])
-                    sv <- betaV * sv + gv
+                    sv <- betaV * sv + drawFour &v0 &v1 &v2 &v3 n nv threshold g2Ptr g2
                 let i = n - 1
                 let d = Vector256.Sqrt(Vector256.Create c.[i] / sv) - Vector256.Create reference.[i]
-                if Vector256.GreaterThanAll(sv, Vector256<float>.Zero) then
-                    let dd = d * d
-                    s1.[i] <- (((s1.[i] + d.GetElement 0) + d.GetElement 1) + d.GetElement 2) + d.GetElement 3
-                    s2.[i] <- (((s2.[i] + dd.GetElement 0) + dd.GetElement 1) + dd.GetElement 2) + dd.GetElement 3
-                else
-                    for l in 0 .. 3 do
-                        if sv.GetElement l > 0.0 then
-                            let dl = d.GetElement l
-                            s1.[i] <- s1.[i] + dl
-                            s2.[i] <- s2.[i] + dl * dl
-                        else inf.[i] <- inf.[i] + 1
+                addFourInOrder s1 s2 inf i sv d
         if b0 + 4 * groups < b1 then
             firstTBlock seed beta c g2 reference (b0 + 4 * groups) b1 rng s1 s2 inf
 

@@ -74,6 +74,15 @@ let private naiveFirstT (beta2: float) (seed: int64) (b: int) (g: float[]) =
     let vars = Array.init t (fun i -> (psis |> Array.sumBy (fun p -> (p.[i] - means.[i]) ** 2.0)) / float (b - 1))
     means, vars
 
+/// FNV-1a over the bits of a curve's Mean, Variance and Unbounded: a fingerprint to pin a curve bit for bit.
+let private fingerprint (c: PrefixCurve) =
+    let mutable h = 14695981039346656037UL
+    let mix (v: uint64) = h <- (h ^^^ v) * 1099511628211UL
+    for v in c.Mean do mix (uint64 (BitConverter.DoubleToInt64Bits v))
+    for v in c.Variance do mix (uint64 (BitConverter.DoubleToInt64Bits v))
+    for v in c.Unbounded do mix (uint64 v)
+    h
+
 /// The numpy reference of both schemes (reference/psi_bootstrap_numpy.json, made by
 /// reference/make_psi_bootstrap_reference.py), each series read on its own.
 let private numpyPsi =
@@ -277,13 +286,6 @@ let tests =
                       "mostly zeros, T = 37", Array.init 37 (fun t -> if t % 5 <> 2 then 0.0 else 0.01 * rng.NextNormal()) ]
                 let expected =
                     [ 0x71adf0f4fbf7fefdUL; 0xc8767a6a5c7b120eUL; 0xabe383ce834e09e4UL; 0x0930a5fde733cbd3UL; 0x02dbbe706e3b59e3UL; 0x5c8275a6de8a6d18UL ]
-                let fingerprint (c: PrefixCurve) =
-                    let mutable h = 14695981039346656037UL
-                    let mix (v: uint64) = h <- (h ^^^ v) * 1099511628211UL
-                    for v in c.Mean do mix (uint64 (BitConverter.DoubleToInt64Bits v))
-                    for v in c.Variance do mix (uint64 (BitConverter.DoubleToInt64Bits v))
-                    for v in c.Unbounded do mix (uint64 v)
-                    h
                 let actual = [ for _, g in series do for b in [ 1000; 1003 ] -> fingerprint (Bootstrap.psiCurve 0.999 7L b g) ]
                 for (name, _), i in List.zip series [ 0; 2; 4 ] do
                     Expect.equal (actual.[i], actual.[i + 1]) (expected.[i], expected.[i + 1]) $"{name}: fingerprints at B = 1000, 1003"
@@ -297,13 +299,6 @@ let tests =
                       "leading zeros, T = 37", Array.init 37 (fun t -> if t < 3 then 0.0 else 0.01 * rng.NextNormal()) ]
                 let expected =
                     [ 0xedd0a72fd44d778eUL; 0xe501fb95f58a24d2UL; 0x2adb68fb4b56de32UL; 0x8a0bf41d621026fcUL; 0xb3873e641ff22710UL; 0x17a1029d442758a2UL ]
-                let fingerprint (c: PrefixCurve) =
-                    let mutable h = 14695981039346656037UL
-                    let mix (v: uint64) = h <- (h ^^^ v) * 1099511628211UL
-                    for v in c.Mean do mix (uint64 (BitConverter.DoubleToInt64Bits v))
-                    for v in c.Variance do mix (uint64 (BitConverter.DoubleToInt64Bits v))
-                    for v in c.Unbounded do mix (uint64 v)
-                    h
                 let actual = [ for _, g in series do for b in [ 1000; 1003 ] -> fingerprint (Bootstrap.psiCurveFirstT 0.999 7L b g) ]
                 for (name, _), i in List.zip series [ 0; 2; 4 ] do
                     Expect.equal (actual.[i], actual.[i + 1]) (expected.[i], expected.[i + 1]) $"{name}: fingerprints at B = 1000, 1003"
