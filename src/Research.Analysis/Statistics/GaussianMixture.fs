@@ -469,9 +469,10 @@ module GaussianMixture =
                 invalidOp $"component {j} has variance {Validation.formatValue variances.[j]} after an M-step; increase RegCovar, decrease the number of components, or scale the data"
         { Weights = weights; Means = means; Variances = variances }, variances |> Array.map (fun v -> 1.0 / sqrt v)
 
-    /// M-step from stored responsibilities ws.Resp and their chunk sums Σ r, Σ r x (the random
-    /// initialisation): scikit-learn's two passes, the scatter about the new means read from ws.Resp.
-    let private mStepFromResp (ws: Workspace) (regCovar: float) (normaliseWeights: bool) : MixtureParameters * float[] =
+    /// The parameters of stored responsibilities ws.Resp and their chunk sums Σ r, Σ r x (the random
+    /// initialisation), as scikit-learn's _initialize forms them: two passes, the scatter about the new
+    /// means read from ws.Resp, and weights N_j / n (not renormalised).
+    let private mStepFromResp (ws: Workspace) (regCovar: float) : MixtureParameters * float[] =
         let k = ws.K
         let x = ws.X
         let n = x.Length
@@ -496,11 +497,7 @@ module GaussianMixture =
             for c in 0 .. ws.Chunks - 1 do
                 s <- s + ws.Partial.[c * stride + 2 * k + j]
             variances.[j] <- s / nk.[j] + regCovar
-        let weights =
-            if normaliseWeights then
-                let total = Array.sum nk
-                nk |> Array.map (fun v -> v / total)
-            else nk |> Array.map (fun v -> v / float n)
+        let weights = nk |> Array.map (fun v -> v / float n)
         for j in 0 .. k - 1 do
             if not (variances.[j] > 0.0) then
                 invalidOp $"component {j} has variance {Validation.formatValue variances.[j]} after an M-step; increase RegCovar, decrease the number of components, or scale the data"
@@ -671,8 +668,7 @@ module GaussianMixture =
                     s <- s + u
                 for j in 0 .. k - 1 do ws.Resp.[j * n + i] <- ws.Resp.[j * n + i] / s
             sumsFromResp ws
-            // sklearn's _initialize: weights = nk / n (not renormalised)
-            mStepFromResp ws regCovar false
+            mStepFromResp ws regCovar
 
     // ---- validation --------------------------------------------------------------------------
 
