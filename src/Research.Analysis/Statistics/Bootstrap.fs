@@ -394,6 +394,16 @@ module Bootstrap =
             struct (v0.WithElement(lane, w0), v1.WithElement(lane, w1), v2.WithElement(lane, w2),
                     v3.WithElement(lane, w3), idx.WithElement(lane, mm >>> 32))
 
+    /// The states of the streams (seed, b) … (seed, b + 3) in the lanes of four vectors: word j of
+    /// stream b + l in lane l of the j-th vector.
+    let inline private seedFour (seed: int64) (b: int) =
+        let struct (a0, a1, a2, a3) = Xoshiro256StarStar.SeedState(seed, int64 b)
+        let struct (e0, e1, e2, e3) = Xoshiro256StarStar.SeedState(seed, int64 (b + 1))
+        let struct (f0, f1, f2, f3) = Xoshiro256StarStar.SeedState(seed, int64 (b + 2))
+        let struct (h0, h1, h2, h3) = Xoshiro256StarStar.SeedState(seed, int64 (b + 3))
+        struct (Vector256.Create(a0, e0, f0, h0), Vector256.Create(a1, e1, f1, h1),
+                Vector256.Create(a2, e2, f2, h2), Vector256.Create(a3, e3, f3, h3))
+
     /// The next draw of four xoshiro256** streams (the lanes of v0…v3): in each lane exactly the index
     /// Xoshiro256StarStar.NextInt bound would give (Lemire's method with its threshold; the rare
     /// redraw lane by lane), and g² at those four indices (one gather). Inlined into the kernels, so
@@ -469,14 +479,11 @@ module Bootstrap =
         use g2Ptr = fixed g2
         for grp in 0 .. groups - 1 do
             let b = b0 + 4 * grp
-            let struct (a0, a1, a2, a3) = Xoshiro256StarStar.SeedState(seed, int64 b)
-            let struct (e0, e1, e2, e3) = Xoshiro256StarStar.SeedState(seed, int64 (b + 1))
-            let struct (f0, f1, f2, f3) = Xoshiro256StarStar.SeedState(seed, int64 (b + 2))
-            let struct (h0, h1, h2, h3) = Xoshiro256StarStar.SeedState(seed, int64 (b + 3))
-            let mutable v0 = Vector256.Create(a0, e0, f0, h0)
-            let mutable v1 = Vector256.Create(a1, e1, f1, h1)
-            let mutable v2 = Vector256.Create(a2, e2, f2, h2)
-            let mutable v3 = Vector256.Create(a3, e3, f3, h3)
+            let struct (w0, w1, w2, w3) = seedFour seed b
+            let mutable v0 = w0
+            let mutable v1 = w1
+            let mutable v2 = w2
+            let mutable v3 = w3
             let mutable sv = Vector256<float>.Zero
             for i in 0 .. t - 1 do
                 sv <- betaV * sv + drawFour &v0 &v1 &v2 &v3 t tv threshold g2Ptr g2
@@ -620,14 +627,11 @@ module Bootstrap =
         use g2Ptr = fixed g2
         for grp in 0 .. groups - 1 do
             let b = b0 + 4 * grp
-            let struct (a0, a1, a2, a3) = Xoshiro256StarStar.SeedState(seed, int64 b)
-            let struct (e0, e1, e2, e3) = Xoshiro256StarStar.SeedState(seed, int64 (b + 1))
-            let struct (f0, f1, f2, f3) = Xoshiro256StarStar.SeedState(seed, int64 (b + 2))
-            let struct (h0, h1, h2, h3) = Xoshiro256StarStar.SeedState(seed, int64 (b + 3))
-            let mutable v0 = Vector256.Create(a0, e0, f0, h0)
-            let mutable v1 = Vector256.Create(a1, e1, f1, h1)
-            let mutable v2 = Vector256.Create(a2, e2, f2, h2)
-            let mutable v3 = Vector256.Create(a3, e3, f3, h3)
+            let struct (w0, w1, w2, w3) = seedFour seed b
+            let mutable v0 = w0
+            let mutable v1 = w1
+            let mutable v2 = w2
+            let mutable v3 = w3
             for n in 1 .. t do
                 let nv = Vector256.Create(uint64 n)
                 let threshold = (0u - uint32 n) % uint32 n
