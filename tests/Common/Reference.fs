@@ -7,22 +7,29 @@ open System.IO
 open System.Text.Json
 
 /// The reference folder: $RESEARCH_REFERENCE_DIR, else the first `shared/reference` found beside
-/// the checkout or one of its parents (a clone has shared/ next to it).
-let dir : string =
+/// the checkout or one of its parents (a clone has shared/ next to it); Error with the reason when
+/// there is none. Never raises, so a test module can consult it while the tests are discovered.
+let tryDir : Result<string, string> =
     let env = Environment.GetEnvironmentVariable "RESEARCH_REFERENCE_DIR"
-    if not (String.IsNullOrEmpty env) then env
+    if not (String.IsNullOrEmpty env) then Ok env
     else
         let rec up (d: DirectoryInfo) =
             if isNull d then
-                failwithf "reference vectors not found: no shared/reference beside %s or its parents; set RESEARCH_REFERENCE_DIR" AppContext.BaseDirectory
+                Error $"reference vectors not found: no shared/reference beside {AppContext.BaseDirectory} or its parents; set RESEARCH_REFERENCE_DIR"
             else
                 let c = Path.Combine(d.FullName, "shared", "reference")
-                if Directory.Exists c then c else up d.Parent
+                if Directory.Exists c then Ok c else up d.Parent
         up (DirectoryInfo AppContext.BaseDirectory)
+
+/// The reference folder; raises with the reason (failing the test that asks) when there is none.
+let dir () : string =
+    match tryDir with
+    | Ok d -> d
+    | Error why -> failwith why
 
 /// Parses one reference file (e.g. "psi.json").
 let load (file: string) : JsonElement =
-    let path = Path.Combine(dir, file)
+    let path = Path.Combine(dir (), file)
     use doc = JsonDocument.Parse(File.ReadAllText path)
     doc.RootElement.Clone()
 

@@ -117,7 +117,7 @@ let evaluateTests (tests: Test) =
 /// A parsed copy of a shared reference file, edited by <paramref name="change"/> (for the schema tests).
 let editedReference (file: string) (change: Text.Json.Nodes.JsonObject -> unit) : unit -> Text.Json.JsonElement =
     fun () ->
-        let root = Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Research.Tests.Reference.dir, file))).AsObject()
+        let root = Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Research.Tests.Reference.dir (), file))).AsObject()
         change root
         use doc = Text.Json.JsonDocument.Parse(root.ToJsonString())
         doc.RootElement.Clone()

@@ -128,7 +128,11 @@ let loadFrom (rf: ReferenceFile) (path: string) : Result<LoadedFile, string> =
     with e -> Error $"{path}: cannot be read as a reference file of optimizer trajectories: {e.Message}"
 
 /// The two reference files as loaded once (each an Error with the reason if it cannot be read).
-let private loadedFiles = [ for rf in referenceFiles -> rf, loadFrom rf (IO.Path.Combine(Reference.dir, rf.File)) ]
+let private loadedFiles =
+    [ for rf in referenceFiles ->
+        rf, (match Reference.tryDir with
+             | Ok d -> loadFrom rf (IO.Path.Combine(d, rf.File))
+             | Error why -> Error $"{rf.File}: {why}") ]
 
 /// The loaded files, for tests that use them all (a file that failed to load fails the calling test).
 let loaded =
@@ -876,7 +880,7 @@ let private jsonRows (rows: float[][]) = JsonArray([| for r in rows -> JsonArray
 
 /// A temporary copy of a reference file with only its first `keep` runs, edited by `change`.
 let private editedCopy (rf: ReferenceFile) (keep: int) (change: JsonObject -> unit) =
-    let root = JsonNode.Parse(IO.File.ReadAllText(IO.Path.Combine(Reference.dir, rf.File))).AsObject()
+    let root = JsonNode.Parse(IO.File.ReadAllText(IO.Path.Combine(Reference.dir (), rf.File))).AsObject()
     let runs = root.["runs"].AsArray()
     while runs.Count > keep do runs.RemoveAt(runs.Count - 1)
     change root

@@ -134,7 +134,7 @@ let statistics =
             use s = typeof<Spread>.Assembly.GetManifestResourceStream "Research.Analysis.init_variance.json"
             use copy = new MemoryStream()
             s.CopyTo copy
-            let shared = File.ReadAllBytes(Path.Combine(Reference.dir, "init_variance.json"))
+            let shared = File.ReadAllBytes(Path.Combine(Reference.dir (), "init_variance.json"))
             Expect.isTrue (copy.ToArray() = shared)
                 "Studies/Initialisation/init_variance.json differs: copy it again from ../shared/reference"
             Expect.equal InitialisationAnalysis.reference.Value.Count 8 "eight configurations"
