@@ -103,10 +103,25 @@ public abstract class AdamFamily : Optimizer, IBetas
     ];
 
     /// <inheritdoc/>
+    /// <summary>Whether the update runs as <see cref="AdamKernels"/>' two passes where they apply (the
+    /// default) or always as libtorch operations; the same bits either way (the tests compare both).</summary>
+    internal bool ElementwiseKernels { get; set; } = true;
+
+    /// <inheritdoc/>
     protected sealed override void Update(Tensor parameter, Tensor grad, ParameterState state)
     {
         if (!state.Has("exp_avg"))
             foreach (var name in StateNames) state.Create(name, zeros_like(parameter));
+        if (ElementwiseKernels && AdamKernels.Applies(FusedMultiplyAdd, parameter, grad, state["exp_avg"], state["exp_avg_sq"],
+                Amsgrad ? state["max_exp_avg_sq"] : null))
+        {
+            var factors = new AdamKernels.MomentFactors(Beta1, Beta2, Maximize,
+                DecoupledWeightDecay ? 0 : WeightDecay, DecoupledWeightDecay ? 1 - LearningRate * WeightDecay : null);
+            if (parameter.dtype == ScalarType.Float32) Moments<float>(parameter, grad, state, factors);
+            else Moments<double>(parameter, grad, state, factors);
+            StepParameterInPlace(parameter, state);
+            return;
+        }
         var g = Maximize ? grad.neg() : grad;
         if (DecoupledWeightDecay)
             Scale_(parameter, 1 - LearningRate * WeightDecay);
@@ -119,6 +134,34 @@ public abstract class AdamFamily : Optimizer, IBetas
         Scale_(expAvgSq, Beta2);
         AddProduct_(expAvgSq, g, g, 1 - Beta2, FusedMultiplyAdd);
         StepParameter(parameter, state);
+    }
+
+    void Moments<T>(Tensor parameter, Tensor grad, ParameterState state, in AdamKernels.MomentFactors factors)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
+        AdamKernels.Moments(AdamKernels.Elements<T>(parameter), AdamKernels.Elements<T>(grad), AdamKernels.Elements<T>(state["exp_avg"]),
+            AdamKernels.Elements<T>(state["exp_avg_sq"]), Amsgrad ? AdamKernels.Elements<T>(state["max_exp_avg_sq"]) : default,
+            factors, FusedMultiplyAdd);
+
+    /// <summary>
+    /// <see cref="StepParameter"/> as one pass over the tensors' memory after <see cref="AdamKernels.Moments{T}"/>
+    /// (contiguous CPU tensors of one type): the same bits. Falls back to <see cref="StepParameter"/> when
+    /// the square root (a test may replace it) is not such a tensor.
+    /// </summary>
+    private protected virtual void StepParameterInPlace(Tensor parameter, ParameterState state)
+    {
+        double t = state.Step;
+        double biasCorrection1 = 1 - Math.Pow(Beta1, t);
+        double biasCorrection2 = 1 - Math.Pow(Beta2, t);
+        double stepSize = LearningRate / biasCorrection1;
+        double biasCorrection2Sqrt = Math.Sqrt(biasCorrection2);
+        var root = Sqrt(Amsgrad ? state["max_exp_avg_sq"] : state["exp_avg_sq"]);
+        if (!AdamKernels.Applies(false, parameter, root)) { StepParameter(parameter, state); return; }
+        if (parameter.dtype == ScalarType.Float32)
+            AdamKernels.AdamStep(AdamKernels.Elements<float>(parameter), AdamKernels.Elements<float>(state["exp_avg"]),
+                AdamKernels.Elements<float>(root), -stepSize, biasCorrection2Sqrt, Eps);
+        else
+            AdamKernels.AdamStep(AdamKernels.Elements<double>(parameter), AdamKernels.Elements<double>(state["exp_avg"]),
+                AdamKernels.Elements<double>(root), -stepSize, biasCorrection2Sqrt, Eps);
     }
 
     /// <summary>

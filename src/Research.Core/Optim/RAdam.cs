@@ -77,16 +77,11 @@ public sealed class RAdam : AdamFamily
     /// <param name="state">Its state, with "exp_avg" and "exp_avg_sq" updated for this step.</param>
     protected override void StepParameter(Tensor parameter, ParameterState state)
     {
-        double t = state.Step;
-        double biasCorrection1 = 1 - Math.Pow(Beta1, t);
-        double biasCorrection2 = 1 - Math.Pow(Beta2, t);
+        var (biasCorrection1, biasCorrection2, rectification) = StepFactors(state.Step);
         var biasCorrectedExpAvg = Divided(state["exp_avg"], biasCorrection1);
-        double rhoInf = 2 / (1 - Beta2) - 1;
-        double rhoT = rhoInf - 2 * t * Math.Pow(Beta2, t) / biasCorrection2;
         var stepTensor = Scaled(biasCorrectedExpAvg, LearningRate);
-        if (rhoT > RhoThreshold)
+        if (rectification is { } rect)
         {
-            double rect = Math.Sqrt((rhoT - 4) * (rhoT - 2) * rhoInf / ((rhoInf - 4) * (rhoInf - 2) * rhoT));
             var expAvgSqSqrt = Sqrt(state["exp_avg_sq"]);
             AddScalar_(expAvgSqSqrt, Eps);
             var adaptiveLr = ScalarOver(Math.Sqrt(biasCorrection2), expAvgSqSqrt);
@@ -94,5 +89,35 @@ public sealed class RAdam : AdamFamily
             Scale_(stepTensor, rect);
         }
         AddScaled_(parameter, stepTensor, -1.0, FusedMultiplyAdd);
+    }
+
+    /// <inheritdoc/>
+    private protected override void StepParameterInPlace(Tensor parameter, ParameterState state)
+    {
+        var (biasCorrection1, biasCorrection2, rectification) = StepFactors(state.Step);
+        var root = rectification is null ? null : Sqrt(state["exp_avg_sq"]);
+        if (root is not null && !AdamKernels.Applies(false, parameter, root)) { StepParameter(parameter, state); return; }
+        double rootOfBiasCorrection2 = Math.Sqrt(biasCorrection2);
+        if (parameter.dtype == ScalarType.Float32)
+            AdamKernels.RAdamStep(AdamKernels.Elements<float>(parameter), AdamKernels.Elements<float>(state["exp_avg"]),
+                root is null ? default : AdamKernels.Elements<float>(root), biasCorrection1, LearningRate, Eps, rootOfBiasCorrection2, rectification);
+        else
+            AdamKernels.RAdamStep(AdamKernels.Elements<double>(parameter), AdamKernels.Elements<double>(state["exp_avg"]),
+                root is null ? default : AdamKernels.Elements<double>(root), biasCorrection1, LearningRate, Eps, rootOfBiasCorrection2, rectification);
+    }
+
+    /// <summary>1 − β1^t, 1 − β2^t and the rectification r_t of step t (null while ρ_t ≤ 5), in PyTorch
+    /// 1.13's order of operations.</summary>
+    (double BiasCorrection1, double BiasCorrection2, double? Rectification) StepFactors(long step)
+    {
+        double t = step;
+        double biasCorrection1 = 1 - Math.Pow(Beta1, t);
+        double biasCorrection2 = 1 - Math.Pow(Beta2, t);
+        double rhoInf = 2 / (1 - Beta2) - 1;
+        double rhoT = rhoInf - 2 * t * Math.Pow(Beta2, t) / biasCorrection2;
+        double? rect = rhoT > RhoThreshold
+            ? Math.Sqrt((rhoT - 4) * (rhoT - 2) * rhoInf / ((rhoInf - 4) * (rhoInf - 2) * rhoT))
+            : null;
+        return (biasCorrection1, biasCorrection2, rect);
     }
 }
