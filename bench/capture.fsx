@@ -8,12 +8,13 @@
 //     gradient and exp_avg_sq, loss, lr, flushed every 10 iterations), with the record window
 //     covering every timed step (the study's worst case: inside its first 100 iterations);
 //   - the same with the global gradient norm (gradientNorm = true: what the study recorded before).
-// Each run does `warmup` untimed steps and then times `steps` whole steps (from one step's
+// The order rotates from round to round (below). Each run does `warmup` untimed steps and then times `steps` whole steps (from one step's
 // after-backward to the after-backward `steps` steps later). Per round, the overhead is the variant's
 // mean step time over the no-recording run's in the same round and thread count; the table gives the
 // medians over rounds of the step times and of these paired ratios.
 //   dotnet build Research.sln -c Release && dotnet fsi bench/capture.fsx [steps] [rounds] [all]
-// "all" adds the older variants (whole output layer; the 512x512 fc2.weight gradient).
+// "all" adds the study's recording without a flush in the timed steps (what the flushes cost) and the
+// older variants (whole output layer; the 512x512 fc2.weight gradient).
 #r "../src/Research.Core/bin/Release/net10.0/TorchSharp.dll"
 #r "../src/Research.Core/bin/Release/net10.0/Research.Core.dll"
 
@@ -46,6 +47,7 @@ type Recording =
     | Study
     | StudyWithNorm
     | Recorder of ParameterRecording list
+    | StudyUnflushed
 
 type Variant = { Name: string; Recording: Recording }
 let variants =
@@ -55,7 +57,8 @@ let variants =
       { Name = "the same + grad norm (the study's recording before)"; Recording = StudyWithNorm } ]
     @ (if not all then []
        else
-           [ { Name = "whole output layer (fc3 weight+bias: grad, value, exp_avg_sq)"
+           [ { Name = "study's recording, no flush in the timed steps"; Recording = StudyUnflushed }
+             { Name = "whole output layer (fc3 weight+bias: grad, value, exp_avg_sq)"
                Recording = Recorder [ ParameterRecording("fc3.weight", Value = true, SecondMoment = true)
                                       ParameterRecording("fc3.bias", Value = true, SecondMoment = true) ] }
              { Name = "fc2.weight 512x512 (gradient)"; Recording = Recorder [ ParameterRecording("fc2.weight") ] } ])
@@ -79,20 +82,42 @@ type TimedObserver(inner: TrainingObserver, from: int64) =
 let config = AdamVsRAdamConfig(RecordIterations = warmup + steps + 1)
 let mutable sink = 0.0
 
-/// Mean seconds per timed step of one run, and the share of it spent inside the recording observer.
+let median (xs: seq<float>) =
+    let a = Seq.sort xs |> Array.ofSeq
+    if a.Length % 2 = 1 then a[a.Length / 2] else 0.5 * (a[a.Length / 2 - 1] + a[a.Length / 2])
+
+/// Steps per block: the recorder's flush interval, so that every block holds one flush.
+let block = 10
+
+/// One run: mean seconds per timed step, the median over its blocks of `block` steps of the seconds per
+/// step, the share of the time spent inside the recording observer, gen-0 collections and bytes allocated
+/// per step (all threads) during the timed steps.
+type RunTime = { Mean: float; BlockMedian: float; Inside: float; Gcs: int; AllocatedPerStep: float }
+
 let timeOne (v: Variant) (threads: int) (round: int) =
     use _ = TorchThreads.Use threads
     TorchRuntime.Seed 0L
     use model = Architectures.Mlp MlpOptions.AdamVsRAdam
     use adam = new Research.Core.Optim.Adam(model.parameters(), 1e-3)
-    let clock = Stopwatch()
     let first = int64 warmup + 1L
     let last = first + int64 steps
+    // a timestamp at each after-backward from first to last: steps + 1 stamps, steps step times
+    let stamps = Array.zeroCreate<int64> (steps + 1)
+    let mutable gcBefore = 0
+    let mutable allocBefore = 0L
+    let mutable gcs = 0
+    let mutable allocated = 0L
     let timer =
         { new TrainingObserver() with
             override _.OnAfterBackward(step) =
-                if step.Iteration = first then clock.Restart()
-                elif step.Iteration = last then clock.Stop() }
+                let i = step.Iteration - first
+                if i >= 0L && i <= int64 steps then stamps[int i] <- Stopwatch.GetTimestamp()
+                if i = 0L then
+                    gcBefore <- GC.CollectionCount 0
+                    allocBefore <- GC.GetTotalAllocatedBytes false
+                elif i = int64 steps then
+                    gcs <- GC.CollectionCount 0 - gcBefore
+                    allocated <- GC.GetTotalAllocatedBytes false - allocBefore }
     let dir = Path.Combine(traceRoot, $"r{round}-t{threads}-{abs (v.Name.GetHashCode())}")
     let recorder =
         match v.Recording with
@@ -100,6 +125,12 @@ let timeOne (v: Variant) (threads: int) (round: int) =
         | Study -> Some(AdamVsRAdamCapture.CreateRecorder(config, dir, model, JsonObject()))
         | StudyWithNorm -> Some(AdamVsRAdamCapture.CreateRecorder(config, dir, model, JsonObject(), gradientNorm = true))
         | Recorder specs -> Some(new TraceRecorder(dir, model, JsonObject(), specs, overwrite = true))
+        | StudyUnflushed ->
+            // the study's series with a flush interval longer than the run: no header rewrite and no
+            // manifest during the timed steps (rows still go to disk when a series' write buffer fills)
+            Some(new TraceRecorder(dir, model, JsonObject(),
+                                   [ ParameterRecording("fc3.weight", IndexRange(0, 10), IndexRange(0, 512), 1L, Nullable(), 1, false, true) ],
+                                   flushEvery = 100000, overwrite = true, gradientNorm = false))
     let recording: TrainingObserver option =
         match v.Recording, recorder with
         | GradNormOnly, _ -> Some { new TrainingObserver() with override _.OnAfterBackward(step) = sink <- sink + step.GradientNorm }
@@ -114,38 +145,55 @@ let timeOne (v: Variant) (threads: int) (round: int) =
     finally
         recorder |> Option.iter (fun r -> (r :> IDisposable).Dispose())
     let inside = match timed with Some t -> t.Elapsed.TotalSeconds | None -> 0.0
-    // the last step's after-backward callback ran after the clock stopped: leave one step's share out
+    // the last step's after-backward callback ran after the last stamp: leave one step's share out
     let inside = inside * float steps / float (steps + 1)
-    clock.Elapsed.TotalSeconds / float steps, inside / (clock.Elapsed.TotalSeconds - inside)
+    let seconds (a: int64) (b: int64) = float (b - a) / float Stopwatch.Frequency
+    let total = seconds stamps[0] stamps[steps]
+    // blocks of `block` whole steps (one manifest flush in each): their median is the run's robust step time
+    let blockTimes = [| for b in 0 .. steps / block - 1 -> seconds stamps[b * block] stamps[(b + 1) * block] / float block |]
+    { Mean = total / float steps; BlockMedian = median blockTimes; Inside = inside / (total - inside)
+      Gcs = gcs; AllocatedPerStep = float allocated / float steps }
 
-// times[threads][variant] = per-round seconds per step
-let times = Collections.Generic.Dictionary<int * int, Collections.Generic.List<float>>()
-// shares[threads][variant] = per-round time inside the recording observer / the rest of the step
-let shares = Collections.Generic.Dictionary<int * int, Collections.Generic.List<float>>()
+// runs[(threads, variant)] = one RunTime per round
+let runs = Collections.Generic.Dictionary<int * int, Collections.Generic.List<RunTime>>()
+// The order rotates from round to round (thread counts alternate, variants shift by one), so that no
+// variant always runs first after a change of thread count or last before one.
 for round in 1 .. rounds do
-    for threads in threadCounts do
-        for i, v in List.indexed variants do
-            let s, share = timeOne v threads round
-            if not (times.ContainsKey((threads, i))) then
-                times[(threads, i)] <- Collections.Generic.List()
-                shares[(threads, i)] <- Collections.Generic.List()
-            times[(threads, i)].Add s
-            shares[(threads, i)].Add share
+    let threadOrder = if round % 2 = 1 then threadCounts else List.rev threadCounts
+    for threads in threadOrder do
+        let n = List.length variants
+        for k in 0 .. n - 1 do
+            let i = (k + round - 1) % n
+            let v = variants[i]
+            let r = timeOne v threads round
+            if not (runs.ContainsKey((threads, i))) then runs[(threads, i)] <- Collections.Generic.List()
+            runs[(threads, i)].Add r
     eprintf "."
 eprintfn ""
-let median (xs: seq<float>) =
-    let a = Seq.sort xs |> Array.ofSeq
-    if a.Length % 2 = 1 then a[a.Length / 2] else 0.5 * (a[a.Length / 2 - 1] + a[a.Length / 2])
+/// The p-quantile of xs (linear interpolation between order statistics, as numpy's default).
+let quantile (p: float) (xs: float[]) =
+    let a = Array.sort xs
+    let h = p * float (a.Length - 1)
+    let lo = int (floor h)
+    let hi = min (lo + 1) (a.Length - 1)
+    a[lo] + (h - float lo) * (a[hi] - a[lo])
 for threads in threadCounts do
     printfn "%d thread(s):" threads
-    printfn "  %-56s %9s %10s %20s %10s" "variant" "ms/step" "overhead" "overhead range" "inside"
-    let baseRounds = times[(threads, 0)]
+    printfn "  %-56s %8s %8s %24s %24s %8s %9s %9s" "variant" "ms/step" "block ms" "overhead: mean (IQR)" "overhead: block (IQR)" "inside" "GC/100st" "KB/step"
+    let baseRuns = runs[(threads, 0)]
     for i, v in List.indexed variants do
-        let xs = times[(threads, i)]
-        let ratios = Seq.map2 (fun (x: float) (b: float) -> 100.0 * (x / b - 1.0)) xs baseRounds |> Array.ofSeq
-        let range = if i = 0 then "" else sprintf "%+.1f .. %+.1f%%" (Array.min ratios) (Array.max ratios)
-        printfn "  %-56s %9.2f %9.1f%% %20s %9.1f%%" v.Name (1e3 * median xs) (median ratios) range (100.0 * median shares[(threads, i)])
-printfn "overhead: median over rounds of (variant / no recording in the same round and thread count) - 1."
+        let rs = runs[(threads, i)]
+        let paired (f: RunTime -> float) =
+            let ratios = Seq.map2 (fun (x: RunTime) (b: RunTime) -> 100.0 * (f x / f b - 1.0)) rs baseRuns |> Array.ofSeq
+            if i = 0 then "" else sprintf "%+.1f%% (%+.1f .. %+.1f)" (median ratios) (quantile 0.25 ratios) (quantile 0.75 ratios)
+        printfn "  %-56s %8.2f %8.2f %24s %24s %7.1f%% %9.1f %9.1f" v.Name
+            (1e3 * median (rs |> Seq.map _.Mean)) (1e3 * median (rs |> Seq.map _.BlockMedian))
+            (paired _.Mean) (paired _.BlockMedian) (100.0 * median (rs |> Seq.map _.Inside))
+            (100.0 * median (rs |> Seq.map (fun r -> float r.Gcs)) / float steps) (median (rs |> Seq.map _.AllocatedPerStep) / 1024.0)
+printfn "ms/step: median over rounds of the run's mean step time; block ms: of the median over the run's blocks of %d steps (one flush each)." block
+printfn "overhead: median (and interquartile range) over rounds of (variant / no recording in the same round and thread count) - 1,"
+printfn "  by the mean step time and by the block median (robust to a transient slowdown of the machine, keeps the per-flush cost)."
 printfn "inside: median over rounds of the time inside the recording observer's callbacks over the rest of the same steps."
+printfn "GC/100st: gen-0 collections per 100 timed steps; KB/step: managed bytes allocated per timed step (all threads)."
 printfn "target: the study's recording <= 5%% of a training step."
 try Directory.Delete(traceRoot, true) with _ -> ()
