@@ -33,8 +33,9 @@ type BrowserCheckResult =
 /// is embedded), checks that every chart was drawn and that no script error or console.error
 /// occurred, and keeps a screenshot. One browser start per check, driven over the DevTools
 /// protocol: a probe script is installed before any of the page's scripts run, the page is loaded,
-/// the probe reads the charts 1.5 s after the load event, and one screenshot is taken of the
-/// loaded page. The report itself is not changed and no copy of it is written.
+/// the probe reads the charts once every chart is drawn and nothing it reads changed for 0.3 s (at
+/// least 0.3 s, at most 1.5 s after the load event; before, always at 1.5 s), and one screenshot is
+/// taken of the loaded page. The report itself is not changed and no copy of it is written.
 module BrowserCheck =
 
     /// Finds a Chromium binary: $CHROMIUM, then chromium / chromium-browser / google-chrome on PATH.
@@ -68,7 +69,19 @@ window.__browserCheck=function(){
   if(ok)drawn++;});
  return JSON.stringify({charts:charts.length,drawn:drawn,scenes:scenes,scenesDrawn:scenesDrawn,errors:window.__errors,height:document.documentElement.scrollHeight});
 };
+window.__browserCheckSettled=function(least,most,quiet){return new Promise(function(done){
+ var start=Date.now(),last=null,since=start;
+ (function poll(){
+  var text=window.__browserCheck(),o=JSON.parse(text),now=Date.now(),state=[o.charts,o.drawn,o.scenesDrawn,o.errors.length,o.height].join('/');
+  if(state!==last){last=state;since=now;}
+  var all=o.charts>0&&o.drawn===o.charts;
+  if(now-start>=most||(all&&now-start>=least&&now-since>=quiet))done(text);else setTimeout(poll,50);})();});};
 """
+
+    /// When the probe reads the page, in ms after the load event: once every chart is drawn and nothing
+    /// it reads (charts drawn, 3-D scenes, errors, page height) changed for settleQuiet, but not before
+    /// settleLeast; at settleMost whatever the page shows (the fixed reading time of the check before).
+    let private settleLeast, settleMost, settleQuiet = 300, 1500, 300
 
     let private flags =
         [ "--headless"; "--no-sandbox"; "--disable-gpu"; "--disable-quic"; "--no-first-run"
@@ -203,7 +216,7 @@ window.__browserCheck=function(){
                 cdp.WaitFor("Page.loadEventFired", session) |> ignore
                 let probed =
                     cdp.Call("Runtime.evaluate",
-                             {| expression = "new Promise(function(r){setTimeout(function(){r(window.__browserCheck?window.__browserCheck():null);},1500);})"
+                             {| expression = $"window.__browserCheckSettled?window.__browserCheckSettled({settleLeast},{settleMost},{settleQuiet}):null"
                                 awaitPromise = true; returnByValue = true |}, session)
                 let value = probed.GetProperty("result")
                 let json =

@@ -93,6 +93,27 @@ let tests =
             Expect.equal rb.ChartsDrawn 2 "the empty chart is not counted as drawn"
             Expect.contains rb.ConsoleErrors "boom" "console.error caught"
 
+        testCase "headless Chromium reads the page once it settled: a chart drawn 0.8 s after the load counts, an error 0.2 s after it is caught" <| fun () ->
+            if (BrowserCheck.tryFindBrowser ()).IsNone then
+                if Environment.GetEnvironmentVariable "CI" = "true" then failtest "CI: .ci/run should have installed chromium"
+                skiptest "Chromium not installed (.ci/run installs Debian's chromium)"
+            let dir = Path.Combine(Path.GetTempPath(), "report-browser-late-" + Guid.NewGuid().ToString("N"))
+            let good = Path.Combine(dir, "good.html")
+            Report.write good "late" [ Figure("line", Chart.Line(x = [ 1.0; 2.0 ], y = [ 1.0; 4.0 ])) ] |> ignore
+            let page = File.ReadAllText good
+            let late = Path.Combine(dir, "late-chart.html")
+            File.WriteAllText(late, page.Replace("</body>",
+                "<div class=\"chart\" id=\"late\"></div><script>window.addEventListener('load',function(){setTimeout(function(){Plotly.newPlot('late',[{y:[1,2,3]}]);},800);});</script></body>"))
+            let rl = BrowserCheck.check (Path.Combine(dir, "late-chart.png")) late
+            Expect.equal (rl.Charts, rl.ChartsDrawn) (2, 2) "the chart drawn 0.8 s after the load is counted"
+            Expect.isTrue rl.Passed "passes"
+            let error = Path.Combine(dir, "late-error.html")
+            File.WriteAllText(error, page.Replace("</body>",
+                "<script>window.addEventListener('load',function(){setTimeout(function(){console.error('after load');},200);});</script></body>"))
+            let re = BrowserCheck.check (Path.Combine(dir, "late-error.png")) error
+            Expect.contains re.ConsoleErrors "after load" "the error 0.2 s after the load is caught"
+            Expect.isFalse re.Passed "fails"
+
         testCase "headless Chromium: a 3-D surface counts only with its WebGL scene; a WebGL notice or an unhandled rejection fails" <| fun () ->
             if (BrowserCheck.tryFindBrowser ()).IsNone then
                 if Environment.GetEnvironmentVariable "CI" = "true" then failtest "CI: .ci/run should have installed chromium"
