@@ -24,6 +24,9 @@ namespace Research.Core.Optim;
 /// p ← p − (lr / (1 − β1^t))·m / (√v̂ / √(1 − β2^t) + eps), in PyTorch's order
 /// [torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)];
 /// denom = (v̂.sqrt() / √(1−β2^t)).add_(eps); p.addcdiv_(exp_avg, denom, value=−lr/(1−β1^t)).</para>
+/// <para>On contiguous float32 and float64 CPU tensors the update runs as two passes over memory
+/// (<see cref="AdamKernels"/>) that reproduce these operations bit for bit, libtorch's square root
+/// included; elsewhere as the libtorch operations themselves.</para>
 /// <para>State: "exp_avg" (m), "exp_avg_sq" (v), "max_exp_avg_sq" (v̂, AMSGrad only). The adaptive
 /// per-weight step of Adam is lr/(1 − β1^t) / (√v / √(1 − β2^t) + eps).</para>
 /// </remarks>
@@ -102,7 +105,6 @@ public abstract class AdamFamily : Optimizer, IBetas
         new("amsgrad", Amsgrad), new("maximize", Maximize),
     ];
 
-    /// <inheritdoc/>
     /// <summary>Whether the update runs as <see cref="AdamKernels"/>' two passes where they apply (the
     /// default) or always as libtorch operations; the same bits either way (the tests compare both).</summary>
     internal bool ElementwiseKernels { get; set; } = true;
@@ -149,11 +151,7 @@ public abstract class AdamFamily : Optimizer, IBetas
     /// </summary>
     private protected virtual void StepParameterInPlace(Tensor parameter, ParameterState state)
     {
-        double t = state.Step;
-        double biasCorrection1 = 1 - Math.Pow(Beta1, t);
-        double biasCorrection2 = 1 - Math.Pow(Beta2, t);
-        double stepSize = LearningRate / biasCorrection1;
-        double biasCorrection2Sqrt = Math.Sqrt(biasCorrection2);
+        var (stepSize, biasCorrection2Sqrt) = AdamStepFactors(state.Step);
         var root = Sqrt(Amsgrad ? state["max_exp_avg_sq"] : state["exp_avg_sq"]);
         if (!AdamKernels.Applies(false, parameter, root)) { StepParameter(parameter, state); return; }
         if (parameter.dtype == ScalarType.Float32)
@@ -173,11 +171,7 @@ public abstract class AdamFamily : Optimizer, IBetas
     /// <param name="state">Its state, with "exp_avg" and "exp_avg_sq" (and "max_exp_avg_sq").</param>
     protected virtual void StepParameter(Tensor parameter, ParameterState state)
     {
-        double t = state.Step;
-        double biasCorrection1 = 1 - Math.Pow(Beta1, t);
-        double biasCorrection2 = 1 - Math.Pow(Beta2, t);
-        double stepSize = LearningRate / biasCorrection1;
-        double biasCorrection2Sqrt = Math.Sqrt(biasCorrection2);
+        var (stepSize, biasCorrection2Sqrt) = AdamStepFactors(state.Step);
         Tensor second = state["exp_avg_sq"];
         if (Amsgrad)
         {
@@ -189,6 +183,15 @@ public abstract class AdamFamily : Optimizer, IBetas
         var denom = Divided(Sqrt(second), biasCorrection2Sqrt);
         AddScalar_(denom, Eps);
         AddQuotient_(parameter, state["exp_avg"], denom, -stepSize);
+    }
+
+    /// <summary>Adam's step size lr/(1 − β1^t) and √(1 − β2^t) at step t, as PyTorch 1.13 computes them.</summary>
+    (double StepSize, double BiasCorrection2Sqrt) AdamStepFactors(long step)
+    {
+        double t = step;
+        double biasCorrection1 = 1 - Math.Pow(Beta1, t);
+        double biasCorrection2 = 1 - Math.Pow(Beta2, t);
+        return (LearningRate / biasCorrection1, Math.Sqrt(biasCorrection2));
     }
 }
 
