@@ -6,6 +6,12 @@ open System.IO
 open Expecto
 open FsCheck
 
+/// Skips the calling test when no Chromium is installed, and fails it on CI, where .ci/run installs one.
+let requireBrowser () =
+    if (Research.Analysis.BrowserCheck.tryFindBrowser ()).IsNone then
+        if Environment.GetEnvironmentVariable "CI" = "true" then failtest "CI: .ci/run should have installed chromium"
+        skiptest "Chromium not installed (.ci/run installs Debian's chromium)"
+
 /// |actual − expected| ≤ tol, with both values in the failure message.
 let close (tol: float) (what: string) (expected: float) (actual: float) =
     let d = abs (actual - expected)

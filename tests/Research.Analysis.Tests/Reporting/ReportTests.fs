@@ -74,9 +74,7 @@ let tests =
                  + "'@SUM(A1),'-\n'\tx,1\nplain -text,'-Infinity\n") "defused cells, finite numbers unchanged"
     
         testCase "headless Chromium draws every chart with no console errors, and catches a broken page" <| fun () ->
-            if (BrowserCheck.tryFindBrowser ()).IsNone then
-                if Environment.GetEnvironmentVariable "CI" = "true" then failtest "CI: .ci/run should have installed chromium"
-                skiptest "Chromium not installed (.ci/run installs Debian's chromium)"
+            Research.Analysis.Tests.Support.requireBrowser ()
             let dir = Path.Combine(Path.GetTempPath(), "report-browser-" + Guid.NewGuid().ToString("N"))
             let good = Path.Combine(dir, "good.html")
             Report.write good hostile
@@ -94,9 +92,7 @@ let tests =
             Expect.contains rb.ConsoleErrors "boom" "console.error caught"
 
         testCase "headless Chromium reads the page once it settled: a chart drawn 0.8 s after the load counts, an error 0.2 s after it is caught" <| fun () ->
-            if (BrowserCheck.tryFindBrowser ()).IsNone then
-                if Environment.GetEnvironmentVariable "CI" = "true" then failtest "CI: .ci/run should have installed chromium"
-                skiptest "Chromium not installed (.ci/run installs Debian's chromium)"
+            Research.Analysis.Tests.Support.requireBrowser ()
             let dir = Path.Combine(Path.GetTempPath(), "report-browser-late-" + Guid.NewGuid().ToString("N"))
             let good = Path.Combine(dir, "good.html")
             Report.write good "late" [ Figure("line", Chart.Line(x = [ 1.0; 2.0 ], y = [ 1.0; 4.0 ])) ] |> ignore
@@ -115,9 +111,7 @@ let tests =
             Expect.isFalse re.Passed "fails"
 
         testCase "headless Chromium: a 3-D surface counts only with its WebGL scene; a WebGL notice or an unhandled rejection fails" <| fun () ->
-            if (BrowserCheck.tryFindBrowser ()).IsNone then
-                if Environment.GetEnvironmentVariable "CI" = "true" then failtest "CI: .ci/run should have installed chromium"
-                skiptest "Chromium not installed (.ci/run installs Debian's chromium)"
+            Research.Analysis.Tests.Support.requireBrowser ()
             let dir = Path.Combine(Path.GetTempPath(), "report-browser-gl-" + Guid.NewGuid().ToString("N"))
             let good = Path.Combine(dir, "surface.html")
             Report.write good "surface"

@@ -157,9 +157,7 @@ let study =
             Expect.notEqual (Runner.identity "adam-vs-radam" facts []) (Runner.identity "adam-vs-radam" (("x", "y") :: facts) []) "another setting, another identity"
 
         testCase "the report opens in headless Chromium with every chart drawn and no console errors" <| fun () ->
-            if (BrowserCheck.tryFindBrowser ()).IsNone then
-                if Environment.GetEnvironmentVariable "CI" = "true" then failtest "CI: .ci/run should have installed chromium"
-                skiptest "Chromium not installed"
+            Research.Analysis.Tests.Support.requireBrowser ()
             let r = first.Value
             let check = BrowserCheck.checkSized (1280, 9000) (Path.Combine(Path.GetTempPath(), $"shot-{Guid.NewGuid():N}.png")) r.Report
             Expect.equal check.ChartsDrawn check.Charts $"all {check.Charts} charts drawn"

@@ -178,10 +178,7 @@ let study =
             Expect.isEmpty (Runner.verify r.Directory) "every file matches its recorded hash"
 
         testCase "the report opens in headless Chromium with every chart drawn and no console errors" <| fun () ->
-            if (BrowserCheck.tryFindBrowser ()).IsNone then
-                if Environment.GetEnvironmentVariable "CI" = "true" then
-                    failtest "CI: .ci/run should have installed chromium"
-                skiptest "Chromium not installed"
+            requireBrowser ()
             let r = fast.Value
             let shot = Path.Combine(Path.GetTempPath(), $"shot-{Guid.NewGuid():N}.png")
             let check = BrowserCheck.checkSized (1280, 9000) shot r.Report

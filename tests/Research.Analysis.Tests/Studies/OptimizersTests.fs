@@ -179,10 +179,7 @@ let study =
             Expect.equal marked.Length diverged.Length "marked"
 
         testCase "the report opens in headless Chromium with every chart drawn and no console errors" <| fun () ->
-            if (BrowserCheck.tryFindBrowser ()).IsNone then
-                if Environment.GetEnvironmentVariable "CI" = "true" then failtest "CI: .ci/run should have installed \
-                    chromium"
-                skiptest "Chromium not installed"
+            Research.Analysis.Tests.Support.requireBrowser ()
             let shot = Path.Combine(Path.GetTempPath(), $"shot-{Guid.NewGuid():N}.png")
             let check = BrowserCheck.checkSized (1280, 9000) shot fast.Value.Report
             Expect.equal check.ChartsDrawn check.Charts $"all {check.Charts} charts drawn"
